@@ -1,0 +1,432 @@
+"""Log-mel fbank features for a Kaldi data dir (stage 2 of egs/TEMPLATE/part.sh).
+
+Usage::
+
+    python -m part.bin.extract_feats --data_dir data/train --out_dir dump/fbank/train \\
+        [--num_mel_bins 80] [--frame_length 25] [--frame_shift 10] [--nj 2] \\
+        [--min_frames 10] [--max_frames 3000] [--compute_stats true] [--sample_rate 16000] \\
+        [--policy reject]
+
+Writes into ``out_dir`` (docs/contracts.md, "Features"):
+
+- ``feats.scp`` and ``data/feats.<job>.ark``: float32 matrices (frames x num_mel_bins), kaldiio format,
+  one ark per job, the scp merged and sorted. Paths in ``feats.scp`` are ``out_dir`` as given (relative
+  to the recipe directory when ``out_dir`` is relative).
+- ``utt2num_frames``, ``feat_dim`` (one number), ``dropped_utts`` (``utt reason``, maybe empty).
+- ``text``, ``text.<tgt>``, ``utt2lang``, ``utt2spk``, ``spk2utt`` restricted to the kept utterances.
+- ``feats_stats.npz`` with ``--compute_stats true``: global CMVN statistics in ESPnet's GlobalMVN format
+  (``count`` frames, per-bin ``sum`` and ``sum_square``) over the kept utterances.
+- ``.done``: the options and a hash of the input files. A re-run with the same options and inputs
+  skips; otherwise it recomputes. ``--nj`` is not part of the identity (it does not change results).
+
+The features are Kaldi's ``compute-fbank-feats`` defaults (povey window, pre-emphasis 0.97, DC removal,
+snip edges) with dither 0 for determinism, on samples scaled to the int16 range as Kaldi reads them;
+with 25 ms windows and a 10 ms shift at 16 kHz an utterance of N samples has 1 + (N - 400) // 160 frames.
+
+The data dir is validated, audio included, before any work: a bad input fails with the file, line
+and utterance id, and writes nothing. The work happens in ``<out_dir>.tmp``, renamed to ``out_dir`` at
+the end, so an interrupted run never leaves a half-written ``out_dir`` (the next run removes the tmp dir).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import queue as queue_module
+import shutil
+import signal
+import sys
+import threading
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from part.data.audio import SAMPLE_RATE_POLICIES, AudioError, read_audio
+from part.data.datadir import (
+    TRANSLATION_PREFIX,
+    DataDir,
+    DataDirError,
+    str2bool,
+    utt2spk_to_spk2utt,
+    validate_data_dir,
+    write_kaldi_file,
+)
+
+FORMAT_VERSION = 1  # bump when the features change for the same options (invalidates .done markers)
+INPUT_FILES = ("wav.scp", "segments", "text", "utt2spk", "spk2utt", "utt2lang")
+MAX_ERRORS_SHOWN = 30
+
+
+class FeatureError(Exception):
+    """A failure of extraction itself (bad audio found while reading, nothing left after filtering)."""
+
+
+@dataclass(frozen=True)
+class FbankOptions:
+    num_mel_bins: int = 80
+    frame_length: float = 25.0  # ms
+    frame_shift: float = 10.0  # ms
+    sample_rate: int = 16000
+    policy: str = "reject"  # another sample rate: reject, or resample when reading
+
+    @property
+    def window_samples(self) -> int:
+        return int(self.sample_rate * self.frame_length / 1000)
+
+    @property
+    def shift_samples(self) -> int:
+        return int(self.sample_rate * self.frame_shift / 1000)
+
+
+def num_frames(num_samples: int, opts: FbankOptions) -> int:
+    """Frames of Kaldi's fbank with snip_edges: 1 + (samples - window) // shift, or 0 if too short."""
+    if num_samples < opts.window_samples:
+        return 0
+    return 1 + (num_samples - opts.window_samples) // opts.shift_samples
+
+
+def compute_fbank(samples: np.ndarray, opts: FbankOptions) -> np.ndarray:
+    """Log-mel fbank (frames x num_mel_bins, float32) of mono float samples in [-1, 1]."""
+    import torch
+    from torchaudio.compliance.kaldi import fbank
+
+    waveform = torch.from_numpy(np.asarray(samples, dtype=np.float32) * 32768.0).unsqueeze(0)
+    with torch.no_grad():
+        feats = fbank(
+            waveform,
+            num_mel_bins=opts.num_mel_bins,
+            frame_length=opts.frame_length,
+            frame_shift=opts.frame_shift,
+            sample_frequency=opts.sample_rate,
+            dither=0.0,
+            energy_floor=0.0,
+        )
+    return feats.numpy().astype(np.float32, copy=False)
+
+
+@dataclass
+class Job:
+    """One worker's share: contiguous utterances, written to one ark."""
+
+    index: int  # 1-based
+    items: List[Tuple[str, str, Optional[Tuple[float, float]]]]  # (utt, wav.scp entry, segment)
+    opts: FbankOptions
+    ark_path: str  # where the worker writes the ark (in the tmp dir)
+    final_ark_path: str  # what feats.scp names (in out_dir)
+    min_frames: int
+    max_frames: int
+    compute_stats: bool
+
+
+@dataclass
+class JobResult:
+    scp_lines: List[str] = field(default_factory=list)
+    num_frames: Dict[str, int] = field(default_factory=dict)
+    dropped: Dict[str, str] = field(default_factory=dict)  # utt -> reason
+    count: int = 0
+    sum: Optional[np.ndarray] = None
+    sum_square: Optional[np.ndarray] = None
+
+
+def run_job(job: Job, progress: Callable[[int], None]) -> JobResult:
+    """Read, filter by length, compute and write the features of one job's utterances."""
+    import kaldiio
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one process per core: --nj is the parallelism
+    result = JobResult()
+    bins = job.opts.num_mel_bins
+    result.sum, result.sum_square = np.zeros(bins, np.float64), np.zeros(bins, np.float64)
+    try:
+        with open(job.ark_path, "wb") as ark:
+            for utt, entry, segment in job.items:
+                samples = read_audio(entry, segment, job.opts.sample_rate, job.opts.policy, utt_id=utt)
+                frames = num_frames(len(samples), job.opts)
+                if frames < job.min_frames:
+                    result.dropped[utt] = f"shorter than --min_frames {job.min_frames} ({frames} frames)"
+                elif frames > job.max_frames:
+                    result.dropped[utt] = f"longer than --max_frames {job.max_frames} ({frames} frames)"
+                else:
+                    feats = compute_fbank(samples, job.opts)
+                    offset = ark.tell() + len((utt + " ").encode("utf-8"))
+                    kaldiio.save_ark(ark, {utt: feats})
+                    result.scp_lines.append(f"{utt} {job.final_ark_path}:{offset}")
+                    result.num_frames[utt] = feats.shape[0]
+                    if job.compute_stats:
+                        result.count += feats.shape[0]
+                        result.sum += feats.sum(axis=0, dtype=np.float64)
+                        result.sum_square += np.square(feats, dtype=np.float64).sum(axis=0)
+                progress(1)
+    finally:
+        torch.set_num_threads(threads)
+    return result
+
+
+def _job_process(job: Job, messages) -> None:
+    """Body of a worker process: run the job, report progress, the result or the error on the queue."""
+    pending = 0
+
+    def progress(n: int) -> None:
+        nonlocal pending
+        pending += n
+        if pending >= 8:
+            messages.put(("progress", job.index, pending))
+            pending = 0
+
+    try:
+        result = run_job(job, progress)
+        messages.put(("progress", job.index, pending))
+        messages.put(("done", job.index, result))
+    except AudioError as err:
+        messages.put(("error", job.index, str(err)))
+    except BaseException:  # anything else: the traceback is the only useful report
+        messages.put(("error", job.index, traceback.format_exc()))
+
+
+def run_jobs(jobs: List[Job], total: int) -> List[JobResult]:
+    """Run the jobs (in-process for one job, else one process each) with a tqdm progress bar."""
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc="fbank", unit="utt", file=sys.stderr, mininterval=1.0) as bar:
+        if len(jobs) == 1:
+            try:
+                return [run_job(jobs[0], bar.update)]
+            except AudioError as err:
+                raise FeatureError(str(err)) from None
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["torch", "torchaudio.compliance.kaldi", "part.data.audio"])
+        messages = ctx.Queue()
+        procs = {job.index: ctx.Process(target=_job_process, args=(job, messages), daemon=True) for job in jobs}
+        results: Dict[int, JobResult] = {}
+        try:
+            for proc in procs.values():
+                proc.start()
+            while len(results) < len(jobs):
+                try:
+                    kind, index, payload = messages.get(timeout=0.5)
+                except queue_module.Empty:
+                    for index, proc in procs.items():
+                        if index not in results and proc.exitcode not in (None, 0):
+                            raise FeatureError(f"job {index} died (exit code {proc.exitcode}); "
+                                               "out of memory? try a smaller --nj") from None
+                    continue
+                if kind == "progress":
+                    bar.update(payload)
+                elif kind == "done":
+                    results[index] = payload
+                else:
+                    raise FeatureError(payload)
+        finally:
+            for proc in procs.values():
+                if proc.is_alive():
+                    proc.terminate()
+                proc.join()
+        return [results[job.index] for job in jobs]
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def input_fingerprint(data_dir: Path) -> Dict[str, str]:
+    """sha256 of every input text file, so that a re-prepared data dir is not mistaken as done."""
+    names = [n for n in INPUT_FILES if (data_dir / n).is_file()]
+    names += sorted(p.name for p in data_dir.glob(TRANSLATION_PREFIX + "*") if p.is_file())
+    return {name: hashlib.sha256((data_dir / name).read_bytes()).hexdigest() for name in names}
+
+
+def split_jobs(utts: Sequence[str], nj: int) -> List[List[str]]:
+    """nj contiguous, nearly equal parts (fewer when there are fewer utterances)."""
+    nj = max(1, min(nj, len(utts)))
+    bounds = [round(i * len(utts) / nj) for i in range(nj + 1)]
+    return [list(utts[bounds[i]:bounds[i + 1]]) for i in range(nj)]
+
+
+def _write_outputs(tmp: Path, data: DataDir, kept: List[str], results: List[JobResult], opts: FbankOptions,
+                   compute_stats: bool) -> None:
+    kept_set = set(kept)
+    scp_lines = sorted((line for r in results for line in r.scp_lines), key=lambda s: s.split(" ", 1)[0].encode())
+    (tmp / "feats.scp").write_text("".join(line + "\n" for line in scp_lines), encoding="utf-8")
+    write_kaldi_file(tmp / "utt2num_frames", {u: str(n) for r in results for u, n in r.num_frames.items()})
+    (tmp / "feat_dim").write_text(f"{opts.num_mel_bins}\n")
+    write_kaldi_file(tmp / "dropped_utts", {u: why for r in results for u, why in r.dropped.items()})
+    for name in ["text", "utt2lang", "utt2spk"] + [TRANSLATION_PREFIX + t for t in data.translation_langs]:
+        subset = {u: v for u, v in data[name].items() if u in kept_set}
+        if subset or not name.startswith(TRANSLATION_PREFIX):
+            write_kaldi_file(tmp / name, subset)
+    write_kaldi_file(tmp / "spk2utt", utt2spk_to_spk2utt({u: data["utt2spk"][u] for u in kept}))
+    if compute_stats:
+        count = sum(r.count for r in results)
+        np.savez(
+            tmp / "feats_stats.npz",
+            count=np.array(count, dtype=np.int64),
+            sum=np.sum([r.sum for r in results], axis=0),
+            sum_square=np.sum([r.sum_square for r in results], axis=0),
+        )
+
+
+def _summarize_dropped(dropped: Dict[str, str], total: int, min_frames: int, max_frames: int) -> str:
+    short = sorted(u for u, why in dropped.items() if why.startswith("shorter"))
+    long = sorted(u for u, why in dropped.items() if why.startswith("longer"))
+    parts = []
+    if short:
+        parts.append(f"{len(short)} shorter than {min_frames} frames ({', '.join(short[:3])}"
+                     f"{', ...' if len(short) > 3 else ''})")
+    if long:
+        parts.append(f"{len(long)} longer than {max_frames} frames ({', '.join(long[:3])}"
+                     f"{', ...' if len(long) > 3 else ''})")
+    return f"dropped {len(dropped)} of {total} utterances by length: " + "; ".join(parts)
+
+
+def extract_feats(
+    data_dir: str,
+    out_dir: str,
+    opts: FbankOptions = FbankOptions(),
+    nj: int = 2,
+    min_frames: int = 10,
+    max_frames: int = 3000,
+    compute_stats: bool = True,
+) -> bool:
+    """Extract features of ``data_dir`` into ``out_dir``; False when it was already done (skipped).
+
+    Raises :class:`part.data.datadir.DataDirError` for a bad data dir (before any work) and
+    :class:`FeatureError` when extraction fails or no utterance is left after length filtering.
+    """
+    data_path, out_path = Path(data_dir), Path(os.path.normpath(out_dir))
+    if out_path.resolve() == data_path.resolve() or data_path.resolve() in out_path.resolve().parents:
+        raise FeatureError(f"--out_dir {out_dir} must not be (inside) --data_dir {data_dir}")
+    if min_frames < 1 or max_frames < min_frames:
+        raise FeatureError(f"need 1 <= --min_frames <= --max_frames, got {min_frames} and {max_frames}")
+    identity = {
+        "format_version": FORMAT_VERSION,
+        "data_dir": str(data_dir),
+        "options": asdict(opts),
+        "min_frames": min_frames,
+        "max_frames": max_frames,
+        "compute_stats": compute_stats,
+        "inputs": input_fingerprint(data_path) if data_path.is_dir() else {},
+    }
+    done_marker = out_path / ".done"
+    if done_marker.is_file():
+        try:
+            previous = json.loads(done_marker.read_text())
+        except ValueError:
+            previous = {}
+        if previous.get("identity") == identity:
+            logging.info(f"{out_path} is already done with the same options and inputs "
+                         f"(see {done_marker}); skipped")
+            return False
+        logging.info(f"{out_path} was made with other options or inputs; recomputing")
+
+    report = validate_data_dir(data_path, check_audio=True, sample_rate=opts.sample_rate, policy=opts.policy)
+    for message in report.warnings:
+        logging.warning(message)
+    for err in report.errors[:MAX_ERRORS_SHOWN]:
+        logging.error(str(err))
+    if len(report.errors) > MAX_ERRORS_SHOWN:
+        logging.error(f"... and {len(report.errors) - MAX_ERRORS_SHOWN} more problems")
+    report.raise_for_errors()
+    data = report.data
+    utts = data.utt_ids
+    if not utts:
+        raise FeatureError(f"{data_path} has no utterances")
+
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    if tmp.exists():
+        logging.info(f"removing {tmp} left by an interrupted run")
+        shutil.rmtree(tmp)
+    (tmp / "data").mkdir(parents=True)
+    try:
+        jobs = []
+        for index, part in enumerate(split_jobs(utts, nj), start=1):
+            items = [(utt, *data.wav_entry(utt)) for utt in part]
+            jobs.append(Job(index, items, opts, str(tmp / "data" / f"feats.{index}.ark"),
+                            str(out_path / "data" / f"feats.{index}.ark"), min_frames, max_frames, compute_stats))
+        logging.info(f"extracting {opts.num_mel_bins}-bin fbank of {len(utts)} utterances "
+                     f"with {len(jobs)} job{'s' if len(jobs) > 1 else ''}")
+        results = run_jobs(jobs, len(utts))
+        dropped = {u: why for r in results for u, why in r.dropped.items()}
+        kept = [u for u in utts if u not in dropped]
+        if dropped:
+            logging.info(_summarize_dropped(dropped, len(utts), min_frames, max_frames))
+        if not kept:
+            raise FeatureError(
+                f"no utterance of {data_path} is left: {_summarize_dropped(dropped, len(utts), min_frames, max_frames)}"
+                f"; lower --min_frames or raise --max_frames (or check the audio)")
+        _write_outputs(tmp, data, kept, results, opts, compute_stats)
+        summary = {"num_utts": len(kept), "num_dropped": len(dropped),
+                   "num_frames": sum(sum(r.num_frames.values()) for r in results)}
+        (tmp / ".done").write_text(json.dumps({"identity": identity, "summary": summary}, indent=2) + "\n")
+        old = out_path.with_name(out_path.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        if out_path.exists():
+            os.rename(out_path, old)
+        os.rename(tmp, out_path)
+        if old.exists():
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    logging.info(f"wrote {out_path}: {summary['num_utts']} utterances, {summary['num_frames']} frames"
+                 + (f", {len(dropped)} dropped (listed in {out_path}/dropped_utts)" if dropped else ""))
+    return True
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m part.bin.extract_feats",
+        description="Log-mel fbank features (kaldiio ark/scp), length filtering and CMVN stats for a data dir.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data_dir", required=True, help="Kaldi data dir to read (validated first, audio included)")
+    parser.add_argument("--out_dir", required=True, help="where to write feats.scp, utt2num_frames, ...")
+    parser.add_argument("--num_mel_bins", type=int, default=80, help="mel filterbank channels")
+    parser.add_argument("--frame_length", type=float, default=25.0, help="window length in ms")
+    parser.add_argument("--frame_shift", type=float, default=10.0, help="frame shift in ms")
+    parser.add_argument("--sample_rate", type=int, default=16000, help="sample rate the features are computed at")
+    parser.add_argument("--policy", choices=SAMPLE_RATE_POLICIES, default="reject",
+                        help="audio at another sample rate: reject (an error) or resample when reading")
+    parser.add_argument("--nj", type=int, default=2, help="parallel processes (one ark each)")
+    parser.add_argument("--min_frames", type=int, default=10, help="drop utterances with fewer frames")
+    parser.add_argument("--max_frames", type=int, default=3000, help="drop utterances with more frames")
+    parser.add_argument("--compute_stats", type=str2bool, default=True,
+                        help="write global CMVN stats feats_stats.npz (ESPnet GlobalMVN format)")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (extract_feats) %(levelname)s: %(message)s")
+    logging.info("python -m part.bin.extract_feats " + " ".join(argv))
+    # SIGTERM (a killed job) unwinds like Ctrl-C, so that the tmp dir is removed.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.getsignal(signal.SIGTERM)
+    if in_main_thread:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    opts = FbankOptions(args.num_mel_bins, args.frame_length, args.frame_shift, args.sample_rate, args.policy)
+    try:
+        extract_feats(args.data_dir, args.out_dir, opts, args.nj, args.min_frames, args.max_frames,
+                      args.compute_stats)
+    except DataDirError:  # every problem has been logged
+        logging.error(f"{args.data_dir} is not a valid data dir; nothing was written to {args.out_dir}")
+        return 1
+    except FeatureError as err:
+        logging.error(str(err))
+        logging.error(f"feature extraction failed; nothing was written to {args.out_dir}")
+        return 1
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""Pretrain the embedded recipe's tiny multilingual LLM (a small Qwen2-architecture model).
+
+The LLM learns, from the parallel text corpus of stage 1, three things in the very prompt formats
+that the speech tasks will use later (``conf/prompts.yaml``, with the source *text* where the speech
+goes):
+
+- monolingual language modelling (the loss covers every token),
+- copying: ``<text><|de|><|transcribe|> -> same text`` — a frozen LLM that cannot repeat its input
+  can never transcribe speech through an adapter,
+- text translation between every pair of languages: ``<text><|de|><|translate|><|en|> -> English``.
+
+The result is a normal Hugging Face model directory (config.json, weights, tokenizer) that the
+speech stages load exactly as they would load Qwen2.5 from a local directory.
+
+    python -m part.bin.pretrain_llm --text data/lm_text/train.jsonl --valid_text data/lm_text/dev.jsonl \\
+        --prompts conf/prompts.yaml --config conf/llm.yaml --out_dir exp/llm
+
+Resumable: a checkpoint is written atomically every ``--save_every`` steps, and a re-run continues
+from it; a finished directory (``.done``) is skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import yaml
+
+from part.data.tasks import load_prompts, render
+
+DEFAULTS = dict(
+    vocab_size=2000, hidden_size=256, num_layers=4, num_heads=4, num_kv_heads=2, intermediate_size=768,
+    max_len=160, steps=1500, batch_size=64, lr=2e-3, warmup=100, weight_decay=0.01,
+    copy_prob=0.35, mt_prob=0.45, lm_prob=0.2, seed=1,
+)
+
+
+def read_corpus(path: str) -> List[Dict[str, str]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{lineno}: not a JSON object ({exc})") from None
+    if not rows:
+        raise ValueError(f"{path}: no sentences")
+    return rows
+
+
+def language_codes(rows: List[Dict[str, str]]) -> List[str]:
+    return sorted(k for k in rows[0] if k != "id")
+
+
+def train_tokenizer(rows, langs: List[str], vocab_size: int, out_dir: Path):
+    """A SentencePiece-style BPE tokenizer (the ``tokenizers`` implementation) saved for AutoTokenizer."""
+    from tokenizers import SentencePieceBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<s>", "</s>", "<pad>", "<|transcribe|>", "<|translate|>"] + [f"<|{l}|>" for l in langs]
+    bpe = SentencePieceBPETokenizer(add_prefix_space=True)
+    bpe.train_from_iterator((row[l] for row in rows for l in langs), vocab_size=vocab_size, min_frequency=2,
+                            special_tokens=specials, limit_alphabet=6000, show_progress=False)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+                                        pad_token="<pad>", additional_special_tokens=specials[4:])
+    tokenizer.save_pretrained(str(out_dir))
+    return tokenizer
+
+
+class ExampleSampler:
+    """Draws copy / translation / LM examples, tokenised segment by segment like the speech tasks."""
+
+    def __init__(self, rows, langs, prompts, tokenizer, conf, rng: random.Random):
+        self.rows, self.langs, self.prompts, self.tok, self.conf, self.rng = rows, langs, prompts, tokenizer, conf, rng
+        self.eos = tokenizer.eos_token_id
+        self._cache: Dict[str, List[int]] = {}
+
+    def encode(self, text: str) -> List[int]:
+        ids = self._cache.get(text)
+        if ids is None:
+            ids = self.tok.encode(text, add_special_tokens=False)
+            if len(self._cache) < 500_000:
+                self._cache[text] = ids
+        return ids
+
+    def prompt_ids(self, task: str, src: str, tgt: str, source_ids: List[int]) -> List[int]:
+        template = render(self.prompts[task], src, tgt).replace("\\n", "\n")
+        before, _, after = template.partition("<speech>")
+        return self.encode(before) + source_ids + self.encode(after)
+
+    def sample(self) -> List[int]:
+        row = self.rng.choice(self.rows)
+        src = self.rng.choice(self.langs)
+        source = self.encode(row[src])
+        r = self.rng.random() * (self.conf["copy_prob"] + self.conf["mt_prob"] + self.conf["lm_prob"])
+        if r < self.conf["copy_prob"]:
+            ids = self.prompt_ids("asr", src, src, source) + source
+        elif r < self.conf["copy_prob"] + self.conf["mt_prob"]:
+            tgt = self.rng.choice([l for l in self.langs if l != src])
+            ids = self.prompt_ids("s2tt", src, tgt, source) + self.encode(row[tgt])
+        else:
+            ids = source
+        return (ids + [self.eos])[: self.conf["max_len"]]
+
+    def batch(self, size: int):
+        import torch
+
+        seqs = [self.sample() for _ in range(size)]
+        longest = max(len(s) for s in seqs)
+        input_ids = torch.full((size, longest), self.tok.pad_token_id, dtype=torch.long)
+        labels = torch.full((size, longest), -100, dtype=torch.long)
+        for i, s in enumerate(seqs):
+            input_ids[i, : len(s)] = torch.tensor(s)
+            labels[i, : len(s)] = torch.tensor(s)
+        return input_ids, labels, (labels != -100).long()
+
+
+def build_model(conf: dict, tokenizer):
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=conf["hidden_size"], intermediate_size=conf["intermediate_size"],
+        num_hidden_layers=conf["num_layers"], num_attention_heads=conf["num_heads"],
+        num_key_value_heads=conf["num_kv_heads"], max_position_embeddings=1024, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    return Qwen2ForCausalLM(config)
+
+
+def evaluate(model, sampler: ExampleSampler, rows, langs, n: int = 40) -> Dict[str, float]:
+    """Greedy copy accuracy and xx->en translation BLEU on held-out sentences."""
+    import sacrebleu
+    import torch
+
+    model.eval()
+    rng = random.Random(0)
+    exact, hyps, refs = 0, [], []
+    with torch.no_grad():
+        for k in range(n):
+            row = rows[k % len(rows)]
+            src = langs[k % len(langs)]
+            for task, tgt in (("asr", src), ("s2tt", "en" if src != "en" else rng.choice(langs[1:] or langs))):
+                if task == "s2tt" and tgt == src:
+                    continue
+                ids = sampler.prompt_ids(task, src, tgt, sampler.encode(row[src]))
+                out = model.generate(torch.tensor([ids]), max_new_tokens=80, do_sample=False,
+                                     eos_token_id=sampler.eos, pad_token_id=sampler.tok.pad_token_id)
+                text = sampler.tok.decode(out[0, len(ids):], skip_special_tokens=True).strip()
+                if task == "asr":
+                    exact += text == row[src].strip()
+                elif tgt == "en":
+                    hyps.append(text)
+                    refs.append(row["en"])
+    model.train()
+    bleu = sacrebleu.corpus_bleu(hyps, [refs]).score if hyps else float("nan")
+    return {"copy_exact": 100.0 * exact / n, "mt_xx_en_bleu": bleu}
+
+
+def save_atomic(obj, path: Path) -> None:
+    import torch
+
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--text", required=True, help="Parallel training corpus (JSON lines: {id, en, de, ...})")
+    parser.add_argument("--valid_text", required=True, help="Held-out parallel sentences for evaluation")
+    parser.add_argument("--prompts", required=True, help="Prompt templates (conf/prompts.yaml)")
+    parser.add_argument("--config", help="YAML with model and training options (keys: " + ", ".join(DEFAULTS) + ")")
+    parser.add_argument("--out_dir", required=True)
+    parser.add_argument("--save_every", type=int, default=200, help="Checkpoint interval in steps")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
+    for key, value in DEFAULTS.items():
+        parser.add_argument(f"--{key}", type=type(value), default=None, help=f"(default {value})")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (pretrain_llm) %(levelname)s: %(message)s")
+
+    import torch
+    from tqdm import tqdm
+
+    conf = dict(DEFAULTS)
+    if args.config:
+        with open(args.config, encoding="utf-8") as f:
+            user = yaml.safe_load(f) or {}
+        unknown = set(user) - set(DEFAULTS)
+        if unknown:
+            sys.exit(f"pretrain_llm: {args.config}: unknown key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+        conf.update(user)
+    conf.update({k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None})
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    out = Path(args.out_dir)
+    done = out / ".done"
+    if done.is_file() and json.loads(done.read_text()) == conf:
+        logging.info("%s is complete with these options; skipping (delete %s to redo)", out, done)
+        return 0
+    if done.is_file():
+        logging.info("options changed since %s was trained: training again", out)
+        done.unlink()
+        (out / "checkpoint.pt").unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+    rows = read_corpus(args.text)
+    valid_rows = read_corpus(args.valid_text)
+    langs = language_codes(rows)
+    prompts = load_prompts(args.prompts)
+    random.seed(conf["seed"])
+    torch.manual_seed(conf["seed"])
+    ckpt_path = out / "checkpoint.pt"
+    resume = torch.load(ckpt_path, weights_only=False) if ckpt_path.is_file() else None
+    if resume is not None and resume.get("conf") != conf:
+        logging.info("checkpoint was made with other options: starting over")
+        resume = None
+    if resume is None or not (out / "tokenizer.json").is_file():
+        tokenizer = train_tokenizer(rows, langs, conf["vocab_size"], out)
+    else:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(out))
+    model = build_model(conf, tokenizer)
+    optim = torch.optim.AdamW(model.parameters(), lr=conf["lr"], weight_decay=conf["weight_decay"],
+                              betas=(0.9, 0.98))
+
+    def lr_at(step):  # linear warm-up, cosine decay to 10%
+        if step < conf["warmup"]:
+            return conf["lr"] * (step + 1) / conf["warmup"]
+        progress = (step - conf["warmup"]) / max(1, conf["steps"] - conf["warmup"])
+        return conf["lr"] * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    rng = random.Random(conf["seed"])
+    start, history = 0, []
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optim.load_state_dict(resume["optim"])
+        rng.setstate(resume["rng"])
+        torch.set_rng_state(resume["torch_rng"])
+        start, history = resume["step"], resume["history"]
+        logging.info("resumed from %s at step %d", ckpt_path, start)
+    sampler = ExampleSampler(rows, langs, prompts, tokenizer, conf, rng)
+    n_params = sum(p.numel() for p in model.parameters())
+    logging.info("LLM: %.2fM parameters, vocabulary %d, languages %s", n_params / 1e6, len(tokenizer), langs)
+
+    model.train()
+    t0 = time.time()
+    bar = tqdm(range(start, conf["steps"]), initial=start, total=conf["steps"], desc="pretrain LLM", unit="step")
+    for step in bar:
+        input_ids, labels, mask = sampler.batch(conf["batch_size"])
+        for group in optim.param_groups:
+            group["lr"] = lr_at(step)
+        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optim.step()
+        history.append(float(loss))
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        if (step + 1) % args.save_every == 0 and step + 1 < conf["steps"]:
+            save_atomic({"model": model.state_dict(), "optim": optim.state_dict(), "rng": rng.getstate(),
+                         "torch_rng": torch.get_rng_state(), "step": step + 1, "history": history, "conf": conf},
+                        ckpt_path)
+    logging.info("trained %d steps in %.0f s", conf["steps"] - start, time.time() - t0)
+
+    metrics = evaluate(model, sampler, valid_rows, langs)
+    logging.info("held-out: copy exact match %.1f%%, xx->en text translation BLEU %.1f",
+                 metrics["copy_exact"], metrics["mt_xx_en_bleu"])
+    model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    _plot_loss(history, out / "loss.png")
+    ckpt_path.unlink(missing_ok=True)
+    done.write_text(json.dumps(conf))
+    return 0
+
+
+def _plot_loss(history: List[float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    window = max(1, len(history) // 50)
+    smooth = [sum(history[max(0, i - window):i + 1]) / len(history[max(0, i - window):i + 1])
+              for i in range(len(history))]
+    ax.plot(history, alpha=0.3, label="loss")
+    ax.plot(smooth, label=f"running mean ({window})")
+    ax.set_xlabel("step")
+    ax.set_ylabel("NLL")
+    ax.set_title("in-recipe LLM pretraining")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The decoder-only LLM: any Hugging Face causal LM in a local directory, optionally with LoRA.
+
+Nothing is downloaded: ``path`` must be a local directory (``config.json`` + weights, or a GGUF file
+named by ``gguf_file``). LoRA goes through ``peft``; only the LoRA weights train, the base weights stay
+frozen and are always re-read from ``path``.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+
+
+def _check_llm_dir(path: str, gguf_file: Optional[str]) -> Path:
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"LLM directory '{path}' does not exist. Set --llm_path to a local Hugging Face model "
+            "directory (nothing is downloaded at run time)."
+        )
+    if gguf_file:
+        if not (root / gguf_file).is_file():
+            raise FileNotFoundError(f"LLM: GGUF file '{root / gguf_file}' not found")
+    elif not (root / "config.json").is_file():
+        raise FileNotFoundError(f"LLM directory '{path}' has no config.json: is it a Hugging Face model directory?")
+    return root
+
+
+def load_tokenizer(path: str, gguf_file: Optional[str] = None):
+    from transformers import AutoTokenizer
+
+    root = _check_llm_dir(path, gguf_file)
+    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    tokenizer = AutoTokenizer.from_pretrained(str(root), **kwargs)
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"tokenizer in '{path}' defines no EOS token")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_llm(path: str, gguf_file: Optional[str] = None, dtype: str = "float32",
+             attn_implementation: Optional[str] = None):
+    """Load a causal LM from a local directory, with every parameter frozen."""
+    from transformers import AutoModelForCausalLM
+
+    root = _check_llm_dir(path, gguf_file)
+    kwargs = {"dtype": getattr(torch, dtype)}
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    model = AutoModelForCausalLM.from_pretrained(str(root), **kwargs)
+    for p in model.parameters():
+        p.requires_grad = False
+    logging.info("loaded LLM %s (%.1fM parameters)", root, sum(p.numel() for p in model.parameters()) / 1e6)
+    return model
+
+
+def check_tokenizer_matches(model, tokenizer, path: str) -> None:
+    """A tokenizer whose ids run past the model's embedding table belongs to another model."""
+    vocab = model.get_input_embeddings().weight.size(0)
+    if len(tokenizer) > vocab:
+        raise ValueError(
+            f"tokenizer has {len(tokenizer)} tokens but the LLM in '{path}' embeds only {vocab}: "
+            "the tokenizer does not belong to this model"
+        )
+
+
+def add_lora(model, r: int = 8, alpha: int = 16, dropout: float = 0.05,
+             target_modules: Sequence[str] = ("q_proj", "v_proj")):
+    """Wrap ``model`` with peft LoRA adapters (created frozen; a schedule decides when they train)."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules),
+                        bias="none", task_type="CAUSAL_LM")
+    model = get_peft_model(model, config)
+    for name, p in model.named_parameters():
+        p.requires_grad = False
+    return model

@@ -1,0 +1,490 @@
+"""Kaldi data dirs: validation of every kind of bad input, reading, writing, fixing; audio reading.
+
+Every test builds its own tiny data dir with generated audio under tmp_path. The helpers
+``write_wav`` and ``make_data_dir`` are also used by tests/test_feats.py and tests/test_utils_sh.py.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import pytest
+import soundfile
+
+from part.data import datadir as dd
+from part.data.audio import AudioError, audio_info, read_audio, read_audio_with_info
+from part.data.datadir import DataDirError, fix_data_dir, load_data_dir, validate_data_dir, write_data_dir
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+
+
+def write_wav(path: Path, num_samples: int, sample_rate: int = 16000, channels: int = 1, seed: int = 0,
+              **kwargs) -> np.ndarray:
+    """A sine plus a little noise (so that no fbank bin is silent); returns the samples written."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(num_samples) / sample_rate
+    mono = 0.3 * np.sin(2 * np.pi * (220 + 40 * seed) * t) + 0.01 * rng.standard_normal(num_samples)
+    data = np.stack([mono * (c + 1) / channels for c in range(channels)], axis=1) if channels > 1 else mono
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(path), data.astype(np.float32), sample_rate, **kwargs)
+    return data
+
+
+def _write(path: Path, lines: Sequence[str]) -> None:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def make_data_dir(root: Path, num_samples: Optional[Dict[str, int]] = None, langs: Sequence[str] = ("en", "de"),
+                  translations: bool = True, name: str = "train") -> Path:
+    """A valid data dir ``root/data/<name>`` with wavs in ``root/wav``; paths in wav.scp are absolute.
+
+    ``num_samples`` maps utterance id (``spk-rest``) to its length; by default 2 speakers x 2 utterances.
+    Speaker i speaks ``langs[i % len(langs)]``; with ``translations`` each non-English utterance has
+    an English translation in ``text.en``.
+    """
+    if num_samples is None:
+        num_samples = {"spk1-a": 16000, "spk1-b": 12000, "spk2-a": 8000, "spk2-b": 20000}
+    data = root / "data" / name
+    data.mkdir(parents=True, exist_ok=True)
+    utts = sorted(num_samples)
+    speakers = sorted({u.split("-")[0] for u in utts})
+    lang_of = {u: langs[speakers.index(u.split("-")[0]) % len(langs)] for u in utts}
+    for i, utt in enumerate(utts):
+        write_wav(root / "wav" / f"{utt}.wav", num_samples[utt], seed=i)
+    _write(data / "wav.scp", [f"{u} {root / 'wav' / (u + '.wav')}" for u in utts])
+    _write(data / "text", [f"{u} words of {u} in {lang_of[u]}" for u in utts])
+    _write(data / "utt2spk", [f"{u} {u.split('-')[0]}" for u in utts])
+    _write(data / "spk2utt", [f"{s} {' '.join(u for u in utts if u.startswith(s + '-'))}" for s in speakers])
+    _write(data / "utt2lang", [f"{u} {lang_of[u]}" for u in utts])
+    if translations and any(lang_of[u] != "en" for u in utts):
+        _write(data / "text.en", [f"{u} english for {u}" for u in utts if lang_of[u] != "en"])
+    return data
+
+
+def find_error(report, file: str, line: Optional[int], key: Optional[str], *words: str) -> DataDirError:
+    """The error of ``report`` at file:line about ``key`` whose message holds every word; fails if none."""
+    for err in report.errors:
+        if (Path(err.file).name if err.file else None) == file and err.line == line and err.key == key:
+            if all(w in str(err) for w in words):
+                return err
+    listing = "\n".join(str(e) for e in report.errors) or "(no errors)"
+    pytest.fail(f"no error at {file}:{line} about {key!r} with {words}; errors:\n{listing}")
+
+
+def lines(path: Path):
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+# ----------------------------------------------------------------------------------------------
+# A valid data dir
+
+
+def test_valid_data_dir_loads(tmp_path):
+    data_path = make_data_dir(tmp_path)
+    report = validate_data_dir(data_path, check_audio=True)
+    assert report.ok, report.summary()
+    assert "4 utterances, 2 speakers" in report.summary()
+    data = load_data_dir(data_path)
+    assert data.utt_ids == ["spk1-a", "spk1-b", "spk2-a", "spk2-b"]
+    assert data.langs == ["de", "en"]
+    assert data.speakers == ["spk1", "spk2"]
+    assert data.translation_langs == ["en"]
+    assert data.translations("en") == {"spk2-a": "english for spk2-a", "spk2-b": "english for spk2-b"}
+    assert data["utt2lang"]["spk2-a"] == "de"
+    assert "text" in data and set(data) >= {"wav.scp", "text", "utt2spk", "spk2utt", "utt2lang", "text.en"}
+    assert data.line("text", "spk2-a") == 3
+    entry, segment = data.wav_entry("spk1-b")
+    assert entry.endswith("spk1-b.wav") and segment is None
+    assert len(data.read_audio("spk1-b")) == 12000
+
+
+def test_missing_data_dir(tmp_path):
+    report = validate_data_dir(tmp_path / "nope")
+    assert not report.ok and "no such data directory" in str(report.errors[0])
+    with pytest.raises(DataDirError):
+        load_data_dir(tmp_path / "nope")
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad inputs. Each case breaks a valid dir and names the error expected: (file, line, id, words).
+
+
+def _replace_line(path: Path, number: int, new: Optional[str]) -> None:
+    content = path.read_bytes().split(b"\n")
+    if new is None:
+        del content[number - 1]
+    else:
+        content[number - 1] = new.encode("utf-8") if isinstance(new, str) else new
+    path.write_bytes(b"\n".join(content))
+
+
+def _break_missing_wav(root, data):
+    (root / "wav" / "spk1-b.wav").unlink()
+
+
+def _break_unreadable_wav(root, data):
+    (root / "wav" / "spk1-b.wav").write_bytes(np.random.default_rng(0).bytes(3000))
+
+
+def _break_zero_length(root, data):
+    soundfile.write(str(root / "wav" / "spk1-b.wav"), np.zeros(0, np.float32), 16000)
+
+
+def _break_empty_file(root, data):
+    (root / "wav" / "spk1-b.wav").write_bytes(b"")
+
+
+def _break_corrupt_header(root, data):
+    path = root / "wav" / "spk1-b.wav"
+    path.write_bytes(path.read_bytes()[:30])
+
+
+def _break_sample_rate(root, data):
+    write_wav(root / "wav" / "spk1-b.wav", 8000, sample_rate=8000)
+
+
+def _break_pipe(root, data):
+    _replace_line(data / "wav.scp", 2, "spk1-b false |")
+
+
+def _break_empty_transcript(root, data):
+    _replace_line(data / "text", 2, "spk1-b")
+
+
+def _break_missing_from_utt2lang(root, data):
+    _replace_line(data / "utt2lang", 3, None)
+
+
+def _break_extra_in_text(root, data):
+    _replace_line(data / "text", 4, "spk2-b words\nspk3-a not in utt2spk")
+
+
+def _break_duplicate(root, data):
+    _replace_line(data / "utt2lang", 2, "spk1-b en\nspk1-b en")
+
+
+def _break_unsorted(root, data):
+    _replace_line(data / "text", 1, "spk1-b swapped")
+    _replace_line(data / "text", 2, "spk1-a swapped")
+
+
+def _break_not_utf8(root, data):
+    _replace_line(data / "text", 3, "spk2-a caf\xe9".encode("latin-1"))
+
+
+def _break_unknown_lang(root, data):
+    _replace_line(data / "utt2lang", 3, "spk2-a klingon")
+
+
+def _break_alias_lang(root, data):
+    _replace_line(data / "utt2lang", 3, "spk2-a zh-CN")
+
+
+def _break_translation_own_lang(root, data):
+    _replace_line(data / "text.en", 1, "spk1-a an english utterance translated into english")
+    _replace_line(data / "text.en", 2, "spk2-a english for spk2-a\nspk2-b english for spk2-b")
+
+
+def _break_translation_unknown_utt(root, data):
+    _replace_line(data / "text.en", 2, "spk2-b english for spk2-b\nspk9-z nobody")
+
+
+def _break_translation_empty(root, data):
+    _replace_line(data / "text.en", 1, "spk2-a   ")
+
+
+def _break_spk2utt(root, data):
+    _replace_line(data / "spk2utt", 2, "spk2 spk2-a spk1-b")
+
+
+def _break_missing_file(root, data):
+    (data / "utt2lang").unlink()
+
+
+BAD_INPUTS = {
+    # name: (break, check_audio, (file, line, id, *words))
+    "missing wav": (_break_missing_wav, True, ("wav.scp", 2, "spk1-b", "not found")),
+    "unreadable wav": (_break_unreadable_wav, True, ("wav.scp", 2, "spk1-b", "cannot decode")),
+    "zero-length audio": (_break_zero_length, True, ("wav.scp", 2, "spk1-b", "no samples")),
+    "empty file": (_break_empty_file, True, ("wav.scp", 2, "spk1-b", "empty (0 bytes)")),
+    "corrupt file": (_break_corrupt_header, True, ("wav.scp", 2, "spk1-b", "corrupt")),
+    "wrong sample rate": (_break_sample_rate, True, ("wav.scp", 2, "spk1-b", "8000 Hz", "16000 Hz", "reject")),
+    "failing pipe": (_break_pipe, True, ("wav.scp", 2, "spk1-b", "false", "exit status 1")),
+    "empty transcript": (_break_empty_transcript, False, ("text", 2, "spk1-b", "empty transcript")),
+    "ids differ (missing)": (_break_missing_from_utt2lang, False, ("utt2spk", 3, "spk2-a", "missing from utt2lang")),
+    "ids differ (extra)": (_break_extra_in_text, False, ("text", 5, "spk3-a", "not in utt2spk")),
+    "duplicate ids": (_break_duplicate, False, ("utt2lang", 3, "spk1-b", "duplicate")),
+    "unsorted ids": (_break_unsorted, False, ("text", 2, "spk1-a", "not sorted", "spk1-b")),
+    "non-UTF-8 text": (_break_not_utf8, False, ("text", 3, "spk2-a", "UTF-8", "0xe9")),
+    "unknown language": (_break_unknown_lang, False, ("utt2lang", 3, "spk2-a", "unknown language code 'klingon'")),
+    "alias language": (_break_alias_lang, False, ("utt2lang", 3, "spk2-a", "alias", "'zh'")),
+    "translation into own language": (_break_translation_own_lang, False,
+                                      ("text.en", 1, "spk1-a", "own language")),
+    "translation of unknown utterance": (_break_translation_unknown_utt, False,
+                                         ("text.en", 3, "spk9-z", "not in the data dir")),
+    "empty translation": (_break_translation_empty, False, ("text.en", 1, "spk2-a", "empty translation")),
+    "spk2utt inconsistent": (_break_spk2utt, False, ("spk2utt", 2, "spk2", "spk1-b", "spk1")),
+    "missing file": (_break_missing_file, False, ("utt2lang", None, None, "required file missing")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_reported_with_file_line_and_id(tmp_path, case):
+    breaker, check_audio, expected = BAD_INPUTS[case]
+    data_path = make_data_dir(tmp_path)
+    breaker(tmp_path, data_path)
+    before = {p.name: p.read_bytes() for p in data_path.iterdir()}
+    report = validate_data_dir(data_path, check_audio=check_audio)
+    assert not report.ok
+    err = find_error(report, *expected)
+    # the message carries its location and some advice
+    if expected[1] is not None:
+        assert f"{data_path / expected[0]}:{expected[1]}: " in str(err)
+    assert err.fix, f"no advice in: {err}"
+    # the command line exits non-zero and prints the error
+    assert dd.main(["validate", "--check_audio", str(check_audio).lower(), str(data_path)]) == 1
+    # validation never writes
+    assert {p.name: p.read_bytes() for p in data_path.iterdir()} == before
+    if not check_audio:
+        with pytest.raises(DataDirError):
+            load_data_dir(data_path)
+
+
+def test_errors_are_capped_per_kind(tmp_path):
+    data_path = make_data_dir(tmp_path)
+    _write(data_path / "utt2lang", [f"{u} xx" for u in lines(data_path / "utt2spk") for u in [u.split()[0]]])
+    many = dd.MAX_PROBLEMS_PER_KIND + 5
+    _write(data_path / "text.de", [f"utt{i:03d} x" for i in range(many)])
+    report = validate_data_dir(data_path)
+    translation_errors = [e for e in report.errors if e.file.endswith("text.de")]
+    assert len(translation_errors) == dd.MAX_PROBLEMS_PER_KIND + 1
+    assert "5 more lines" in str(translation_errors[-1])
+
+
+def test_resample_policy_warns_and_reads_at_16k(tmp_path):
+    data_path = make_data_dir(tmp_path)
+    _break_sample_rate(tmp_path, data_path)
+    report = validate_data_dir(data_path, check_audio=True, policy="resample")
+    assert report.ok, report.summary()
+    assert any("resampled" in w and "8000 Hz" in w for w in report.warnings)
+    samples = load_data_dir(data_path).read_audio("spk1-b", policy="resample")
+    assert len(samples) == 16000  # 1 s at 8 kHz -> 1 s at 16 kHz
+    with pytest.raises(AudioError, match="spk1-b.*8000 Hz"):
+        load_data_dir(data_path).read_audio("spk1-b", policy="reject")
+
+
+def test_multichannel_warns_and_keeps_first_channel(tmp_path):
+    data_path = make_data_dir(tmp_path)
+    written = write_wav(tmp_path / "wav" / "spk1-b.wav", 4000, channels=2)
+    report = validate_data_dir(data_path, check_audio=True)
+    assert report.ok and any("more than one channel" in w and "spk1-b" in w for w in report.warnings)
+    samples = load_data_dir(data_path).read_audio("spk1-b")
+    np.testing.assert_allclose(samples, written[:, 0], atol=1e-4)
+
+
+def test_speaker_prefix_is_only_a_warning(tmp_path):
+    data_path = make_data_dir(tmp_path, num_samples={"a-1": 8000, "b-1": 8000}, translations=False)
+    _write(data_path / "utt2spk", ["a-1 x", "b-1 y"])
+    _write(data_path / "spk2utt", ["x a-1", "y b-1"])
+    report = validate_data_dir(data_path)
+    assert report.ok and any("do not start with their speaker" in w for w in report.warnings)
+
+
+# ----------------------------------------------------------------------------------------------
+# Segments
+
+
+def _segmented_dir(root: Path) -> Path:
+    data = root / "data" / "seg"
+    data.mkdir(parents=True)
+    write_wav(root / "wav" / "rec1.wav", 48000)  # 3 s
+    _write(data / "wav.scp", [f"rec1 {root / 'wav' / 'rec1.wav'}"])
+    _write(data / "segments", ["spk1-rec1-0000-0100 rec1 0.00 1.00", "spk1-rec1-0150-0250 rec1 1.50 2.50"])
+    _write(data / "text", ["spk1-rec1-0000-0100 one", "spk1-rec1-0150-0250 two"])
+    _write(data / "utt2spk", ["spk1-rec1-0000-0100 spk1", "spk1-rec1-0150-0250 spk1"])
+    _write(data / "spk2utt", ["spk1 spk1-rec1-0000-0100 spk1-rec1-0150-0250"])
+    _write(data / "utt2lang", ["spk1-rec1-0000-0100 fr", "spk1-rec1-0150-0250 fr"])
+    return data
+
+
+def test_segments_valid_and_read(tmp_path):
+    data_path = _segmented_dir(tmp_path)
+    assert validate_data_dir(data_path, check_audio=True).ok
+    data = load_data_dir(data_path)
+    assert data.has_segments
+    assert data.wav_entry("spk1-rec1-0150-0250")[1] == (1.5, 2.5)
+    whole = read_audio(str(tmp_path / "wav" / "rec1.wav"))
+    part = data.read_audio("spk1-rec1-0150-0250")
+    np.testing.assert_array_equal(part, whole[24000:40000])
+
+
+@pytest.mark.parametrize("segment_line, words", [
+    ("spk1-rec1-0150-0250 rec9 1.50 2.50", ["recording 'rec9' is not in wav.scp"]),
+    ("spk1-rec1-0150-0250 rec1 2.50 1.50", ["invalid times"]),
+    ("spk1-rec1-0150-0250 rec1 one two", ["must be numbers"]),
+    ("spk1-rec1-0150-0250 rec1 4.00 5.00", ["starts at 4.000 s", "lasts 3.000 s"]),
+])
+def test_bad_segments(tmp_path, segment_line, words):
+    data_path = _segmented_dir(tmp_path)
+    _replace_line(data_path / "segments", 2, segment_line)
+    report = validate_data_dir(data_path, check_audio=True)
+    find_error(report, "segments", 2, "spk1-rec1-0150-0250", *words)
+
+
+# ----------------------------------------------------------------------------------------------
+# Audio reading
+
+
+@pytest.mark.parametrize("suffix, kwargs, exact", [
+    ("wav", {}, True),
+    ("flac", {}, True),
+    ("ogg", {"format": "OGG", "subtype": "OPUS"}, False),
+    ("mp3", {"format": "MP3"}, False),
+])
+def test_read_audio_formats(tmp_path, suffix, kwargs, exact):
+    path = tmp_path / f"a.{suffix}"
+    written = write_wav(path, 16000, **kwargs)
+    info = audio_info(str(path))
+    assert info.sample_rate == 16000 and info.num_channels == 1
+    samples = read_audio(str(path))
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    if exact:
+        assert len(samples) == 16000
+        np.testing.assert_allclose(samples, written, atol=1e-4)
+    else:  # lossy codecs: a little padding, same energy
+        assert abs(len(samples) - 16000) < 2000
+        assert abs(np.std(samples) - np.std(written)) < 0.05
+
+
+def test_read_audio_pipe_and_segment(tmp_path):
+    path = tmp_path / "a.wav"
+    write_wav(path, 32000)
+    direct = read_audio(str(path), segment=(0.5, 1.0))
+    assert len(direct) == 8000
+    piped = read_audio(f"cat {path} |", segment=(0.5, 1.0))
+    np.testing.assert_array_equal(direct, piped)
+    to_end = read_audio(str(path), segment=(1.5, -1))
+    assert len(to_end) == 8000
+    clipped = read_audio(str(path), segment=(1.5, 9.0))
+    assert len(clipped) == 8000
+
+
+def test_read_audio_errors_name_the_utterance(tmp_path):
+    with pytest.raises(AudioError, match="utterance 'u1'.*not found"):
+        read_audio(str(tmp_path / "missing.wav"), utt_id="u1")
+    with pytest.raises(AudioError, match="utterance 'u2'.*wrote nothing"):
+        read_audio("true |", utt_id="u2")
+    write_wav(tmp_path / "a.wav", 22050, sample_rate=22050)
+    with pytest.raises(AudioError, match="utterance 'u3'.*22050 Hz"):
+        read_audio(str(tmp_path / "a.wav"), utt_id="u3")
+    samples, info = read_audio_with_info(str(tmp_path / "a.wav"), policy="resample")
+    assert info.sample_rate == 22050 and len(samples) == 16000
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+
+
+def _corpus(n: int = 4):
+    utts = [f"spk{i % 2}-{i:03d}" for i in range(n)][::-1]  # unsorted on purpose
+    return dict(
+        wav_scp={u: f"/corpus/{u}.flac" for u in utts},
+        text={u: f"  some\twords {u} " for u in utts},
+        utt2spk={u: u.split("-")[0] for u in utts},
+        utt2lang={u: "ja" for u in utts},
+        translations={"en": {utts[0]: "a translation"}},
+    )
+
+
+def test_write_data_dir_writes_sorted_files(tmp_path):
+    data = write_data_dir(tmp_path / "d", **_corpus())
+    assert sorted(data) == ["spk2utt", "text", "text.en", "utt2lang", "utt2spk", "wav.scp"]
+    assert lines(tmp_path / "d" / "text")[0] == "spk0-000 some words spk0-000"
+    assert lines(tmp_path / "d" / "spk2utt") == ["spk0 spk0-000 spk0-002", "spk1 spk1-001 spk1-003"]
+    assert [line.split()[0] for line in lines(tmp_path / "d" / "wav.scp")] == sorted(data.utt_ids)
+    assert validate_data_dir(tmp_path / "d").ok
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no tmp dir left
+
+
+def test_write_data_dir_replaces_atomically_and_rejects_bad_input(tmp_path):
+    write_data_dir(tmp_path / "d", **_corpus(4))
+    (tmp_path / "d" / "stale_file").write_text("x\n")
+    write_data_dir(tmp_path / "d", **_corpus(2))
+    assert len(lines(tmp_path / "d" / "text")) == 2 and not (tmp_path / "d" / "stale_file").exists()
+    before = {p.name: p.read_bytes() for p in (tmp_path / "d").iterdir()}
+    bad = _corpus(2)
+    bad["utt2lang"] = {u: "xx" for u in bad["utt2lang"]}
+    with pytest.raises(DataDirError, match=r"d/utt2lang:1: utterance 'spk0-000': unknown language"):
+        write_data_dir(tmp_path / "d", **bad)
+    newline = _corpus(2)
+    newline["text"]["spk0-000"] = "two\nlines"
+    with pytest.raises(DataDirError, match="line break"):
+        write_data_dir(tmp_path / "d", **newline)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "d").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_write_data_dir_with_segments(tmp_path):
+    data = write_data_dir(
+        tmp_path / "d", wav_scp={"rec1": "/r/rec1.wav"}, text={"s-1": "a", "s-2": "b"},
+        utt2spk={"s-1": "s", "s-2": "s"}, utt2lang={"s-1": "en", "s-2": "en"},
+        segments={"s-1": ("rec1", 0.0, 1.25), "s-2": ("rec1", 1.25, 2.0)})
+    assert lines(tmp_path / "d" / "segments") == ["s-1 rec1 0.000 1.250", "s-2 rec1 1.250 2.000"]
+    assert data.wav_entry("s-2") == ("/r/rec1.wav", (1.25, 2.0))
+
+
+# ----------------------------------------------------------------------------------------------
+# Fixing
+
+
+def test_fix_data_dir_keeps_common_utterances(tmp_path):
+    data_path = make_data_dir(tmp_path)
+    _break_missing_from_utt2lang(tmp_path, data_path)  # spk2-a
+    _break_empty_transcript(tmp_path, data_path)  # spk1-b
+    _break_translation_own_lang(tmp_path, data_path)  # text.en: spk1-a is English
+    _write(data_path / "utt2spk", list(reversed(lines(data_path / "utt2spk"))) + ["spk1-a spk1"])
+    (data_path / "spk2utt").unlink()
+    original = {p.name: p.read_bytes() for p in data_path.iterdir() if p.is_file()}
+    result = fix_data_dir(data_path)
+    assert result.kept == ["spk1-a", "spk2-b"]
+    assert result.dropped == {"spk1-b": "empty transcript in text", "spk2-a": "not in utt2lang"}
+    summary = result.summary()
+    assert "kept 2 of 4" in summary and "not in utt2lang" in summary and "empty transcript" in summary
+    assert lines(data_path / "spk2utt") == ["spk1 spk1-a", "spk2 spk2-b"]
+    assert lines(data_path / "utt2spk") == ["spk1-a spk1", "spk2-b spk2"]
+    assert lines(data_path / "text.en") == ["spk2-b english for spk2-b"]
+    backup = {p.name: p.read_bytes() for p in (data_path / ".backup").iterdir()}
+    assert backup == original
+    assert validate_data_dir(data_path, check_audio=True).ok
+
+
+def test_fix_data_dir_rewrites_aliases_and_drops_segment_orphans(tmp_path):
+    data_path = _segmented_dir(tmp_path)
+    _replace_line(data_path / "utt2lang", 1, "spk1-rec1-0000-0100 fr_fr")
+    _replace_line(data_path / "segments", 2, "spk1-rec1-0150-0250 rec2 1.50 2.50")
+    result = fix_data_dir(data_path)
+    assert result.dropped == {"spk1-rec1-0150-0250": "segment's recording not in wav.scp"}
+    assert lines(data_path / "utt2lang") == ["spk1-rec1-0000-0100 fr"]
+    assert validate_data_dir(data_path).ok
+
+
+def test_fix_data_dir_needs_the_required_files(tmp_path):
+    data_path = make_data_dir(tmp_path)
+    (data_path / "text").unlink()
+    with pytest.raises(DataDirError, match="text: required file missing"):
+        fix_data_dir(data_path)
+
+
+def test_cli_validate_and_fix(tmp_path, capsys):
+    data_path = make_data_dir(tmp_path)
+    assert dd.main(["validate", str(data_path)]) == 0
+    assert "is valid" in capsys.readouterr().out
+    shutil.copy(data_path / "text", data_path / "text.bak")
+    _break_unsorted(tmp_path, data_path)
+    assert dd.main(["validate", str(data_path)]) == 1
+    assert "not sorted" in capsys.readouterr().err
+    assert dd.main(["fix", str(data_path)]) == 0
+    assert dd.main(["validate", str(data_path)]) == 0
