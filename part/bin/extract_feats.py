@@ -47,7 +47,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from part.data.audio import SAMPLE_RATE_POLICIES, AudioError, read_audio
+from part.data.audio import SAMPLE_RATE_POLICIES, AudioError, is_pipe, read_audio, segment_bounds
 from part.data.datadir import (
     TRANSLATION_PREFIX,
     DataDir,
@@ -134,6 +134,25 @@ class JobResult:
     sum_square: Optional[np.ndarray] = None
 
 
+class _JobAudio:
+    """Reads the audio of a job's utterances. A pipe that holds several segments is run once for all of
+    them while they come one after the other (as they do when ids start with the recording's)."""
+
+    def __init__(self, opts: FbankOptions):
+        self.opts = opts
+        self._pipe: Optional[Tuple[str, np.ndarray]] = None  # the last pipe entry and its whole audio
+
+    def read(self, utt: str, entry: str, segment: Optional[Tuple[float, float]]) -> np.ndarray:
+        rate, policy = self.opts.sample_rate, self.opts.policy
+        if segment is None or not is_pipe(entry):
+            return read_audio(entry, segment, rate, policy, utt_id=utt)
+        if self._pipe is None or self._pipe[0] != entry:
+            self._pipe = (entry, read_audio(entry, None, rate, policy, utt_id=utt))
+        whole = self._pipe[1]
+        start, stop = segment_bounds(segment, rate, len(whole), utt, entry)
+        return whole[start:stop]
+
+
 def run_job(job: Job, progress: Callable[[int], None]) -> JobResult:
     """Read, filter by length, compute and write the features of one job's utterances."""
     import kaldiio
@@ -144,10 +163,11 @@ def run_job(job: Job, progress: Callable[[int], None]) -> JobResult:
     result = JobResult()
     bins = job.opts.num_mel_bins
     result.sum, result.sum_square = np.zeros(bins, np.float64), np.zeros(bins, np.float64)
+    audio = _JobAudio(job.opts)
     try:
         with open(job.ark_path, "wb") as ark:
             for utt, entry, segment in job.items:
-                samples = read_audio(entry, segment, job.opts.sample_rate, job.opts.policy, utt_id=utt)
+                samples = audio.read(utt, entry, segment)
                 frames = num_frames(len(samples), job.opts)
                 if frames < job.min_frames:
                     result.dropped[utt] = f"shorter than --min_frames {job.min_frames} ({frames} frames)"
@@ -171,6 +191,9 @@ def run_job(job: Job, progress: Callable[[int], None]) -> JobResult:
 
 def _job_process(job: Job, messages) -> None:
     """Body of a worker process: run the job, report progress, the result or the error on the queue."""
+    # The parent handles Ctrl-C and stops the workers; SIGTERM (from the parent) ends a worker at once.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     pending = 0
 
     def progress(n: int) -> None:
@@ -186,36 +209,46 @@ def _job_process(job: Job, messages) -> None:
         messages.put(("done", job.index, result))
     except AudioError as err:
         messages.put(("error", job.index, str(err)))
-    except BaseException:  # anything else: the traceback is the only useful report
+    except Exception:  # anything else: the traceback is the only useful report
         messages.put(("error", job.index, traceback.format_exc()))
 
 
 def run_jobs(jobs: List[Job], total: int) -> List[JobResult]:
-    """Run the jobs (in-process for one job, else one process each) with a tqdm progress bar."""
+    """Run the jobs (in-process for one job, else one forked process each) with a tqdm progress bar."""
     from tqdm import tqdm
 
-    with tqdm(total=total, desc="fbank", unit="utt", file=sys.stderr, mininterval=1.0) as bar:
-        if len(jobs) == 1:
+    def progress_bar():
+        return tqdm(total=total, desc="fbank", unit="utt", file=sys.stderr, mininterval=1.0)
+
+    if len(jobs) == 1:
+        with progress_bar() as bar:
             try:
                 return [run_job(jobs[0], bar.update)]
             except AudioError as err:
                 raise FeatureError(str(err)) from None
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["torch", "torchaudio.compliance.kaldi", "part.data.audio"])
-        messages = ctx.Queue()
-        procs = {job.index: ctx.Process(target=_job_process, args=(job, messages), daemon=True) for job in jobs}
-        results: Dict[int, JobResult] = {}
-        try:
-            for proc in procs.values():
-                proc.start()
+    # Forked workers (as torch's DataLoader does: one thread each) inherit these imports, and need no
+    # `if __name__ == "__main__"` guard in the caller. They start before any helper thread (tqdm's) exists.
+    import kaldiio  # noqa: F401
+    import torch  # noqa: F401
+    import torchaudio.compliance.kaldi  # noqa: F401
+
+    ctx = multiprocessing.get_context("fork")
+    messages = ctx.Queue()
+    procs = {job.index: ctx.Process(target=_job_process, args=(job, messages), daemon=True) for job in jobs}
+    results: Dict[int, JobResult] = {}
+    try:
+        for proc in procs.values():
+            proc.start()
+        with progress_bar() as bar:
             while len(results) < len(jobs):
                 try:
                     kind, index, payload = messages.get(timeout=0.5)
                 except queue_module.Empty:
-                    for index, proc in procs.items():
-                        if index not in results and proc.exitcode not in (None, 0):
-                            raise FeatureError(f"job {index} died (exit code {proc.exitcode}); "
-                                               "out of memory? try a smaller --nj") from None
+                    exited = {index: proc.exitcode for index, proc in procs.items() if proc.exitcode is not None}
+                    for index, code in exited.items():
+                        if index not in results and (code != 0 or len(exited) == len(procs)):
+                            raise FeatureError(f"job {index} died (exit code {code}); "
+                                               "killed for lack of memory? try a smaller --nj") from None
                     continue
                 if kind == "progress":
                     bar.update(payload)
@@ -223,12 +256,14 @@ def run_jobs(jobs: List[Job], total: int) -> List[JobResult]:
                     results[index] = payload
                 else:
                     raise FeatureError(payload)
-        finally:
-            for proc in procs.values():
-                if proc.is_alive():
-                    proc.terminate()
-                proc.join()
-        return [results[job.index] for job in jobs]
+    finally:
+        for proc in procs.values():
+            if proc.pid is None:  # never started
+                continue
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+    return [results[job.index] for job in jobs]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -422,6 +457,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logging.error(str(err))
         logging.error(f"feature extraction failed; nothing was written to {args.out_dir}")
         return 1
+    except (KeyboardInterrupt, SystemExit):
+        logging.error(f"interrupted; nothing was written to {args.out_dir}")
+        raise
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous_handler)

@@ -226,9 +226,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if resume is None or not (out / "tokenizer.json").is_file():
         tokenizer = train_tokenizer(rows, langs, conf["vocab_size"], out)
     else:
-        from transformers import AutoTokenizer
+        from part.model.llm import load_tokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(str(out))
+        tokenizer = load_tokenizer(str(out))
     model = build_model(conf, tokenizer)
     optim = torch.optim.AdamW(model.parameters(), lr=conf["lr"], weight_decay=conf["weight_decay"],
                               betas=(0.9, 0.98))

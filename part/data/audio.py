@@ -141,7 +141,11 @@ def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def _frame_range(segment: Segment, rate: int, num_frames: int, utt_id: Optional[str], what: str):
+def segment_bounds(segment: Segment, rate: int, num_frames: int, utt_id: Optional[str] = None,
+                   what: str = "the recording") -> Tuple[int, int]:
+    """Sample range [start, stop) of a (start_s, end_s) segment in a recording of ``num_frames`` samples at
+    ``rate``; ``end_s <= 0`` or an end past the recording means its end. Raises :class:`AudioError` for a
+    segment that starts after the end or is empty."""
     start_s, end_s = float(segment[0]), float(segment[1])
     start = int(round(start_s * rate))
     stop = num_frames if end_s <= 0 else min(int(round(end_s * rate)), num_frames)
@@ -172,14 +176,14 @@ def read_audio_with_info(
             data, rate = soundfile.read(target, dtype="float32", always_2d=True)
             info = AudioInfo(rate, data.shape[1], data.shape[0], "pipe")
             if info.num_frames and segment is not None:
-                start, stop = _frame_range(segment, rate, info.num_frames, utt_id, what)
+                start, stop = segment_bounds(segment, rate, info.num_frames, utt_id, what)
                 data = data[start:stop]
         else:
             with soundfile.SoundFile(target) as sound:
                 info = AudioInfo(sound.samplerate, sound.channels, sound.frames, sound.format)
                 start, stop = 0, info.num_frames
                 if info.num_frames and segment is not None:
-                    start, stop = _frame_range(segment, info.sample_rate, info.num_frames, utt_id, what)
+                    start, stop = segment_bounds(segment, info.sample_rate, info.num_frames, utt_id, what)
                     sound.seek(start)
                 data = sound.read(stop - start, dtype="float32", always_2d=True)
     except AudioError:

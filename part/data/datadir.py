@@ -34,6 +34,7 @@ import shutil
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -224,7 +225,7 @@ class DataDir(Mapping[str, Dict[str, str]]):
     def file_path(self, name: str) -> Path:
         return self.path / name
 
-    @property
+    @cached_property
     def utt_ids(self) -> List[str]:
         """Every utterance id (those of utt2spk), sorted."""
         source = "utt2spk" if "utt2spk" in self._files else "text"
@@ -305,6 +306,11 @@ def read_kaldi_file(path: PathLike, problems: Optional[_Problems] = None, what: 
                 result.bad.setdefault(key, f"not UTF-8 in {name}")
                 result.lines.setdefault(key, number)
             continue
+        if number == 1 and line.startswith("\ufeff"):
+            problems.error("byte-order mark", DataDirError(
+                "the file starts with a UTF-8 byte-order mark", path, number, None,
+                f"Remove it: `sed -i '1s/^\\xEF\\xBB\\xBF//' {path}`"))
+            line = line[1:]
         fields = line.split(None, 1)
         if not fields:
             problems.error("empty line", DataDirError(

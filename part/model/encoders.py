@@ -66,7 +66,10 @@ class SpeechEncoder(nn.Module, abc.ABC):
     """Base class: subclasses implement ``encode`` and ``blocks``."""
 
     output_size: int
-    ctc_head: Optional[nn.Linear] = None
+
+    def __init__(self):
+        super().__init__()
+        self.ctc_head: Optional[nn.Linear] = None
 
     @abc.abstractmethod
     def encode(self, feats: torch.Tensor, lengths: torch.Tensor):

@@ -29,11 +29,24 @@ def _check_llm_dir(path: str, gguf_file: Optional[str]) -> Path:
 
 
 def load_tokenizer(path: str, gguf_file: Optional[str] = None):
-    from transformers import AutoTokenizer
+    """The tokenizer saved in ``path``, with the class it was saved as.
+
+    A generic ``tokenizers`` tokenizer (as the in-recipe LLM's) is loaded as such: AutoTokenizer would
+    otherwise pick the model family's own class (Qwen2's byte-level BPE) and lose its pre-tokenizer.
+    """
+    import json
+
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     root = _check_llm_dir(path, gguf_file)
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-    tokenizer = AutoTokenizer.from_pretrained(str(root), **kwargs)
+    loader = AutoTokenizer
+    config = root / "tokenizer_config.json"
+    if not gguf_file and config.is_file():
+        saved_class = json.loads(config.read_text(encoding="utf-8")).get("tokenizer_class")
+        if saved_class in ("TokenizersBackend", "PreTrainedTokenizerFast"):
+            loader = PreTrainedTokenizerFast
+    tokenizer = loader.from_pretrained(str(root), **kwargs)
     if tokenizer.eos_token_id is None:
         raise ValueError(f"tokenizer in '{path}' defines no EOS token")
     if tokenizer.pad_token_id is None:

@@ -145,11 +145,12 @@ class SpeechLLM(AbsESPnetModel):
         stops = set([self.eos_id] + list(stop_ids or []))
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self.llm(inputs_embeds=inputs, attention_mask=mask, position_ids=position_ids, use_cache=True)
-        cache = out.past_key_values
+        cache = _cache_of(out)
         next_logits = out.logits[:, -1]
         finished = torch.zeros(batch, dtype=torch.bool, device=inputs.device)
         hyps: List[List[int]] = [[] for _ in range(batch)]
         last_pos = position_ids[:, -1]
+        cache_arg = self._cache_arg
         for _ in range(max_new_tokens):
             token = next_logits.argmax(-1)
             for i in range(batch):
@@ -167,10 +168,19 @@ class SpeechLLM(AbsESPnetModel):
             mask = torch.cat([mask, mask.new_ones(batch, 1)], dim=1)
             last_pos = last_pos + 1
             out = self.llm(inputs_embeds=self.token_embedding(token[:, None]), attention_mask=mask,
-                           position_ids=last_pos[:, None], past_key_values=cache, use_cache=True)
-            cache = out.past_key_values
+                           position_ids=last_pos[:, None], use_cache=True, **{cache_arg: cache})
+            cache = _cache_of(out)
             next_logits = out.logits[:, -1]
         return hyps
+
+    @property
+    def _cache_arg(self) -> str:
+        """transformers renamed ``past_key_values`` to ``cache`` (5.x); use what this version takes."""
+        import inspect
+
+        base = self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
+        params = inspect.signature(base.forward).parameters
+        return "cache" if "cache" in params else "past_key_values"
 
     # ------------------------------------------------------------------ checkpoints
     def _is_saved(self, name: str) -> bool:
@@ -193,6 +203,11 @@ class SpeechLLM(AbsESPnetModel):
                     f"{missing[:5]}{'...' if len(missing) > 5 else ''}, unexpected {result.unexpected_keys[:5]}"
                 )
         return result
+
+
+def _cache_of(out):
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
 
 
 def _is_looping(ids: List[int], repeats: int) -> bool:

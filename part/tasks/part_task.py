@@ -119,6 +119,8 @@ class PARTTask(AbsTask):
 
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser):
+        # Attention plots are for encoder-decoder models; a speech-LLM has none of ESPnet's kind.
+        parser.set_defaults(num_att_plot=0)
         group = parser.add_argument_group(description="PART model")
         group.add_argument("--model_type", default="speech_llm", choices=["speech_llm", "ctc_encoder"],
                            help="speech_llm: encoder + adapter + LLM; ctc_encoder: encoder pretraining with CTC "
@@ -171,14 +173,20 @@ class PARTTask(AbsTask):
 
     @classmethod
     def build_iter_factory(cls, args, distributed_option, mode: str):
+        """ESPnet's factory; with ``schedule_conf.tasks``, training and validation batches follow the task mix
+        of each epoch (a stage is validated on what it trains)."""
         factory = super().build_iter_factory(args, distributed_option, mode)
         schedule = ActivationSchedule.from_conf(args.schedule_conf)
-        if mode == "train" and schedule.tasks and isinstance(factory, SequenceIterFactory):
-            first = Path(args.train_data_path_and_name_and_type[0][0]).parent / "utt2category"
-            if not first.is_file():
-                raise FileNotFoundError(f"schedule_conf.tasks needs {first} (written by stage 3)")
-            key2task = dict(line.split(maxsplit=1) for line in first.read_text(encoding="utf-8").split("\n") if line)
-            key2task = {k: v.strip() for k, v in key2task.items()}
+        if mode in ("train", "valid") and schedule.tasks and isinstance(factory, SequenceIterFactory):
+            data = getattr(args, f"{mode}_data_path_and_name_and_type")
+            categories = Path(data[0][0]).parent / "utt2category"
+            if not categories.is_file():
+                raise FileNotFoundError(f"schedule_conf.tasks needs {categories} (written by stage 3)")
+            key2task = {}
+            for line in categories.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    key, task = line.split(maxsplit=1)
+                    key2task[key] = task.strip()
             factory = TaskScheduledIterFactory(factory, key2task, schedule)
         return factory
 

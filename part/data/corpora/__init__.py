@@ -1,15 +1,29 @@
 """Corpus preparation (recipe stage 1): Kaldi data dirs from speech corpora as their releases lay them out.
 
-One module per corpus, each with a command line (``python -m part.data.corpora.<module> --help``):
+One module per corpus, each with a command line (``python -m part.data.corpora.<module> --help``),
+reading what its release holds and writing data dirs below ``--out_dir``:
 
-- :mod:`~part.data.corpora.commonvoice`: Common Voice (release 15 and others), ASR
-- :mod:`~part.data.corpora.fleurs`: FLEURS, ASR (optionally with its parallel transcripts as translations)
-- :mod:`~part.data.corpora.wenetspeech`: WenetSpeech, Mandarin ASR with segments
-- :mod:`~part.data.corpora.covost2`: CoVoST 2, speech translation over Common Voice clips
-- :mod:`~part.data.corpora.generic`: any corpus listed in a TSV (``id path text lang [speaker]
-  [translation_<tgt>]``)
+- ``commonvoice``: ``<root>/<locale>/{train,dev,test}.tsv`` and ``clips/`` -> ``commonvoice_<split>_<locale>``
+  and ``commonvoice_<split>``
+- ``fleurs``: ``<root>/<code>/{train,dev,test}.tsv`` and ``audio/<split>/`` -> ``fleurs_<split>_<code>`` and
+  ``fleurs_<split>``
+- ``wenetspeech``: ``<root>/WenetSpeech.json`` and ``audio/`` -> ``wenetspeech_<subset>`` (train_l, train_m,
+  train_s, train_w, dev, test_net, test_meeting), with ``segments``
+- ``covost2``: ``covost_v2.<src>_<tgt>.tsv`` and the Common Voice clips -> ``covost2_<split>_<src>_<tgt>`` and
+  ``covost2_<split>``, with ``text.<tgt>``
+- ``generic``: a TSV ``id path text lang [speaker] [translation_<tgt> ...]`` -> the one data dir ``--out``
 
-:mod:`~part.data.corpora.recipes` is what the recipes' ``local/data.sh`` run; shared pieces live in
-:mod:`~part.data.corpora.base` (utterances, TSV reading, writing and combining data dirs) and
-:mod:`~part.data.corpora.wavscp` (``wav.scp`` entries that give 16 kHz audio).
+``<split>`` is train, dev or test; ``<locale>``/``<code>`` are the corpus' own language codes (``zh-CN``,
+``cmn_hans_cn``) while ``utt2lang`` holds registry codes (``zh``). The ``<corpus>_<split>`` dirs hold all
+languages of the split. Module docstrings give each release layout, the id scheme and what is skipped.
+
+:mod:`~part.data.corpora.recipes` is what the recipes' ``local/data.sh`` run: it prepares the corpora
+into ``data/local/<corpus>/`` and writes ``data/train``, ``data/dev`` and ``data/test_<corpus>``
+(``test_commonvoice``, ``test_fleurs``, ``test_covost2``, ``test_wenetspeech_net``,
+``test_wenetspeech_meeting``), keeping evaluation utterances out of train, and prints
+``test_sets: ...`` as its last stdout line.
+
+Shared pieces: :mod:`~part.data.corpora.base` (the utterance record, TSV reading, skip reports, writing
+and combining data dirs through :mod:`part.data.datadir`) and :mod:`~part.data.corpora.wavscp`
+(``wav.scp`` entries: the file's path when it is 16 kHz mono, else a sox pipe that makes it so).
 """

@@ -123,7 +123,8 @@ class Skips:
             if strict and reason in strict_reasons:
                 fatal.append(message)
             else:
-                logger.warning(message)
+                hint = " (--strict makes this an error)" if reason in strict_reasons else ""
+                logger.warning(message + hint)
         if fatal:
             raise CorpusError("; ".join(fatal) + " (stopped because of --strict)")
 

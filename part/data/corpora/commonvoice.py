@@ -61,8 +61,8 @@ SPLIT_TSV = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
 # Skip reasons that --strict turns into errors.
 STRICT_REASONS = ("missing clip", "unreadable audio", "malformed row")
 ADVICE = {
-    "missing clip": "Re-extract the release's clips/ (or pass --strict to stop on this)",
-    "unreadable audio": "The clips are corrupt or empty; re-download them (or pass --strict to stop on this)",
+    "missing clip": "Re-extract the release's clips/",
+    "unreadable audio": "The clips are corrupt or empty; re-download them",
     "malformed row": "These rows have the wrong number of tab-separated fields",
 }
 SPEAKER_ID_LENGTH = 16

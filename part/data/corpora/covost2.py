@@ -64,9 +64,9 @@ SPLIT_VALUES = {"train": "train", "train_covost": "train", "dev": "dev", "test":
 CV_LOOKUP_TSVS = ("validated.tsv", "invalidated.tsv", "other.tsv")
 STRICT_REASONS = ("missing clip", "unreadable audio", "malformed row", "no transcript")
 ADVICE = {
-    "missing clip": "Give --cv_root the Common Voice release CoVoST 2 is built on (cv-corpus-4-2019-12-10) "
-                    "or a later one (or pass --strict to stop on this)",
-    "no transcript": "The clip is in none of validated/invalidated/other.tsv of --cv_root",
+    "missing clip": "The Common Voice root (--cv_root, COVOST2_CV_ROOT in the recipes) must be the release "
+                    "CoVoST 2 is built on (cv-corpus-4-2019-12-10) or a later one",
+    "no transcript": "The clip is in none of validated/invalidated/other.tsv of the Common Voice root",
 }
 
 

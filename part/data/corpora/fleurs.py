@@ -61,7 +61,7 @@ COLUMNS = ("id", "file_name", "raw_transcription", "transcription", "characters"
 TRANSCRIPTS = {"raw": "raw_transcription", "normalized": "transcription"}
 STRICT_REASONS = ("missing audio", "unreadable audio", "malformed row")
 ADVICE = {
-    "missing audio": "Extract audio/<split>.tar.gz of the language (or pass --strict to stop on this)",
+    "missing audio": "Extract audio/<split>.tar.gz of the language",
     "malformed row": "FLEURS rows have 7 tab-separated fields",
 }
 
@@ -80,6 +80,10 @@ def audio_dirs(language_dir: Path, split: str) -> List[Path]:
     return [audio / split, audio / split / split, audio]
 
 
+def _has_wav(directory: Path) -> bool:
+    return directory.is_dir() and any(p.suffix == ".wav" for p in directory.iterdir())
+
+
 def check_layout(root: PathLike, codes: Sequence[str], splits: Sequence[str] = SPLITS) -> None:
     """Raise :class:`CorpusLayoutError` unless each language has its TSVs and extracted audio."""
     root = Path(root)
@@ -93,7 +97,7 @@ def check_layout(root: PathLike, codes: Sequence[str], splits: Sequence[str] = S
             if not tsv.is_file():
                 raise CorpusLayoutError(f"no {tsv}; the FLEURS root must hold <code>/{split}.tsv for every "
                                         f"language asked for ({', '.join(codes)})")
-            if not any(d.is_dir() and any(p.suffix == ".wav" for p in d.iterdir()) for d in audio_dirs(directory, split)):
+            if not any(_has_wav(d) for d in audio_dirs(directory, split)):
                 archive = directory / "audio" / f"{split}.tar.gz"
                 if archive.is_file():
                     raise CorpusLayoutError(f"{archive} is not extracted: run `tar -xzf {archive} -C "

@@ -119,8 +119,9 @@ def _split_dirs(results, split: str) -> List[Path]:
 
 def run_commonvoice(args) -> List[str]:
     with blame_root("commonvoice", args.commonvoice):
-        result = commonvoice.prepare(args.commonvoice, split_list(args.langs), Path(args.data_dir) / "local" / "commonvoice",
-                                     audio_format=args.audio_format, strict=args.strict, train_tsv=args.train_tsv)
+        result = commonvoice.prepare(args.commonvoice, split_list(args.langs),
+                                     Path(args.data_dir) / "local" / "commonvoice", audio_format=args.audio_format,
+                                     strict=args.strict, train_tsv=args.train_tsv)
     return write_recipe_sets(args.data_dir, _split_dirs([result], "train"), _split_dirs([result], "dev"),
                              {"test_commonvoice": _split_dirs([result], "test")})
 

@@ -65,7 +65,7 @@ SUBSETS = {
     "TEST_MEETING": "test_meeting",
 }
 STRICT_REASONS = ("missing audio", "unreadable audio", "bad segment")
-ADVICE = {"missing audio": "Untar the audio of the release (or pass --strict to stop on this)"}
+ADVICE = {"missing audio": "Untar the audio of the release"}
 
 
 def subset_label(label: str) -> str:

@@ -77,7 +77,7 @@ ANIMAL_COLOURS = ("white", "black", "brown")
 @dataclass(frozen=True)
 class Adjective:
     id: str
-    categories: FrozenSet[str]  # noun categories it describes (colours: decided by Noun.colours)
+    categories: FrozenSet[str]  # noun categories (or noun ids) it describes (colours: see Noun.colours)
     comparable: FrozenSet[str] = frozenset()  # categories compared with it ("bigger than")
 
 
@@ -98,7 +98,7 @@ QUALITIES: Dict[str, Adjective] = {
                   frozenset({"vehicle", "clothing", "furniture", "object"})),
         Adjective("expensive", frozenset({"object", "kitchen", "clothing", "vehicle", "furniture", "readable"}),
                   frozenset({"vehicle", "clothing", "furniture", "object"})),
-        Adjective("heavy", frozenset({"object", "kitchen", "furniture", "readable"}),
+        Adjective("heavy", frozenset({"furniture", "book", "bag", "box", "lamp", "computer", "clock", "bottle"}),
                   frozenset({"pet", "farm", "vehicle", "furniture"})),
     ]
 }
@@ -109,7 +109,7 @@ def adjectives_for(noun_id: str) -> Tuple[str, ...]:
     """The adjectives that can describe a noun (colours by ``Noun.colours``, qualities by category)."""
     noun = NOUNS[noun_id]
     colours = {"all": COLOURS, "animal": ANIMAL_COLOURS, "none": ()}[noun.colours]
-    return colours + tuple(a.id for a in QUALITIES.values() if noun.category in a.categories)
+    return colours + tuple(a.id for a in QUALITIES.values() if noun.category in a.categories or noun.id in a.categories)
 
 
 def comparatives_for(category: str) -> Tuple[str, ...]:

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The embedded default recipe: a multilingual corpus synthesised offline (en de fr es zh ja), a tiny
+# LLM and a small encoder pretrained in-recipe, then PART (or Baseline-2stage) on top.
+#
+#   ./run.sh                              # stages 1-8 of PART, default size
+#   ./run.sh --method baseline            # Baseline-2stage on the same data and models
+#   ./run.sh --stage 4 --stop_stage 6     # only the three PART training stages
+#   ./run.sh --size tiny --expdir exp_tiny  # the CI-sized world
+set -euo pipefail
+
+size=default          # tiny | default | large: corpus size and training budget
+langs="en de fr es zh ja"
+
+# Options this file consumes; everything else goes to ../TEMPLATE/part.sh.
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --size) size=$2; shift 2 ;;
+    --langs) langs=$2; shift 2 ;;
+    --help|-h) sed -n '2,9p' "$0"; echo "  --size ${size}  --langs \"${langs}\""; echo; args+=("$1"); shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+case "${size}" in
+  tiny|default|large) ;;
+  *) echo "$0: --size must be tiny, default or large" >&2; exit 2 ;;
+esac
+
+# Sizes differ in data (local/data.sh) and in budget (conf/size_<size>.args: iterations per epoch etc.).
+# shellcheck disable=SC2046
+../TEMPLATE/part.sh \
+  --local_data_opts "--size ${size} --langs '${langs}'" \
+  --train_set train --valid_set dev --test_sets "test" \
+  --prompts conf/prompts.yaml --llm_config "conf/llm_${size}.yaml" --encoder_config conf/encoder.yaml \
+  --train_args "$(cat "conf/size_${size}.args")" \
+  "${args[@]+"${args[@]}"}"

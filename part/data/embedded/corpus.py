@@ -1,0 +1,202 @@
+"""The parallel text corpus of the embedded world, and its split into held-out and training tuples.
+
+A *tuple* is one drawn sentence (frame + slots) written in every supported language. Tuples come from
+one seeded stream (:func:`tuple_stream`) in which no sentence string of any language occurs twice:
+a draw whose slots were drawn before, or whose sentence in some language equals an earlier one, is
+skipped. Every string therefore belongs to exactly one tuple, and taking disjoint slices of the stream
+makes held-out sets whose sentences never occur in training, in any language.
+
+The slices, in stream order (so the test set of a size is the same for every ``--langs``):
+
+====================  ===========================================================================
+``test``, ``dev``     held out; every tuple spoken in every language (like FLEURS)
+``lm_dev``            held out from the text LLM's training (``data/lm_text/dev.jsonl``)
+``lm_train``          ``data/lm_text/train.jsonl``; its first ``train x len(langs)`` tuples are
+                      spoken, a different slice per language (``speech_train``)
+====================  ===========================================================================
+
+Python's ``random.Random`` with an integer seed is the same on every platform and version 3.2+, so
+the corpus is a function of the seed and the sizes.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional, Sequence
+
+from part.data.embedded.frames import FRAMES, slots_key
+from part.data.embedded.lang import REALISERS, SUPPORTED_LANGS, Sentence
+
+# A frame is retired from the stream after this many draws in a row that were all repeats.
+MAX_REPEATS = 300
+
+
+class CorpusError(Exception):
+    """The requested corpus cannot be made (unknown language, too many tuples asked for, ...)."""
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    """Utterances per language (train/dev/test) and text-only tuples (lm_train/lm_dev)."""
+
+    train: int
+    dev: int
+    test: int
+    lm_train: int
+    lm_dev: int
+
+
+SIZES: Dict[str, SizeSpec] = {
+    "tiny": SizeSpec(train=12, dev=4, test=4, lm_train=200, lm_dev=20),
+    "default": SizeSpec(train=600, dev=30, test=100, lm_train=20000, lm_dev=500),
+    "large": SizeSpec(train=2000, dev=50, test=200, lm_train=60000, lm_dev=1000),
+}
+
+
+@dataclass(frozen=True)
+class ParallelTuple:
+    """One sentence in every supported language; ``id`` is its position in the stream (6 digits)."""
+
+    id: str
+    frame: str
+    slots: Dict[str, object]
+    sentences: Dict[str, Sentence]
+
+    def text(self, lang: str) -> str:
+        return self.sentences[lang].text
+
+    def as_json(self, langs: Sequence[str]) -> Dict[str, str]:
+        out = {"id": self.id}
+        out.update((lang, self.text(lang)) for lang in langs)
+        return out
+
+
+@dataclass
+class Corpus:
+    seed: int
+    langs: List[str]
+    test: List[ParallelTuple]
+    dev: List[ParallelTuple]
+    lm_dev: List[ParallelTuple]
+    lm_train: List[ParallelTuple]
+    speech_train: Dict[str, List[ParallelTuple]] = field(default_factory=dict)
+
+    def speech_sets(self) -> Dict[str, Dict[str, List[ParallelTuple]]]:
+        """``{split: {lang: tuples}}`` of the tuples to synthesise."""
+        return {
+            "train": self.speech_train,
+            "dev": {lang: self.dev for lang in self.langs},
+            "test": {lang: self.test for lang in self.langs},
+        }
+
+
+def parse_langs(spec: str | Sequence[str]) -> List[str]:
+    """``"en,de zh"`` -> ``["en", "de", "zh"]`` in canonical order; unknown codes are a CorpusError."""
+    if isinstance(spec, str):
+        codes = [c for c in spec.replace(",", " ").split() if c]
+    else:
+        codes = list(spec)
+    if not codes:
+        raise CorpusError("no languages given (e.g. --langs en,de,fr,es,zh,ja)")
+    unknown = [c for c in codes if c not in REALISERS]
+    if unknown:
+        raise CorpusError(f"the embedded corpus has no language {' '.join(unknown)}; "
+                          f"it has {' '.join(SUPPORTED_LANGS)}")
+    return [c for c in SUPPORTED_LANGS if c in set(codes)]
+
+
+def tuple_stream(seed: int) -> Iterator[ParallelTuple]:
+    """Unique parallel tuples, drawn with ``random.Random(seed)``, until every frame is exhausted."""
+    rng = random.Random(seed)
+    active = list(FRAMES)
+    repeats = {f.name: 0 for f in FRAMES}
+    seen_slots = set()
+    seen_text: Dict[str, set] = {lang: set() for lang in SUPPORTED_LANGS}
+    index = 0
+    while active:
+        frame = rng.choices(active, weights=[f.weight for f in active])[0]
+        slots = frame.sample(rng)
+        key = slots_key(frame.name, slots)
+        accepted = False
+        if key not in seen_slots:
+            seen_slots.add(key)
+            sentences = {lang: REALISERS[lang].realise(frame.name, slots) for lang in SUPPORTED_LANGS}
+            if not any(sentences[lang].text in seen_text[lang] for lang in SUPPORTED_LANGS):
+                for lang in SUPPORTED_LANGS:
+                    seen_text[lang].add(sentences[lang].text)
+                accepted = True
+                yield ParallelTuple(f"{index:06d}", frame.name, dict(slots), sentences)
+                index += 1
+        if accepted:
+            repeats[frame.name] = 0
+        else:
+            repeats[frame.name] += 1
+            if repeats[frame.name] >= MAX_REPEATS:
+                active.remove(frame)
+
+
+def _take(stream: Iterator[ParallelTuple], n: int, what: str, taken: int) -> List[ParallelTuple]:
+    out: List[ParallelTuple] = []
+    if n == 0:
+        return out
+    for item in stream:
+        out.append(item)
+        if len(out) == n:
+            return out
+    raise CorpusError(f"the embedded world has only {taken + len(out)} distinct sentences; "
+                      f"cannot make {n} {what} tuples (ask for fewer)")
+
+
+def build_corpus(seed: int, langs: Sequence[str], size: SizeSpec) -> Corpus:
+    """Draw the tuples of every split (see the module doc); deterministic in ``seed`` and ``size``."""
+    langs = parse_langs(langs)
+    for name in ("train", "dev", "test", "lm_train", "lm_dev"):
+        if getattr(size, name) < 0:
+            raise CorpusError(f"negative size for {name}")
+    stream = tuple_stream(seed)
+    test = _take(stream, size.test, "test", 0)
+    dev = _take(stream, size.dev, "dev", len(test))
+    lm_dev = _take(stream, size.lm_dev, "lm_dev", len(test) + len(dev))
+    # The spoken training tuples are part of the text corpus: it needs at least that many.
+    n_lm_train = max(size.lm_train, size.train * len(langs))
+    lm_train = _take(stream, n_lm_train, "training", len(test) + len(dev) + len(lm_dev))
+    speech_train = {lang: lm_train[i * size.train:(i + 1) * size.train] for i, lang in enumerate(langs)}
+    corpus = Corpus(seed, langs, test, dev, lm_dev, lm_train, speech_train)
+    check_disjoint(corpus)
+    return corpus
+
+
+def check_disjoint(corpus: Corpus) -> None:
+    """Raise CorpusError if a held-out sentence (test, dev, lm_dev) equals a training sentence in any
+    language. The stream guarantees it; this is the check after generation that says so."""
+    for lang in SUPPORTED_LANGS:
+        train = {t.text(lang) for t in corpus.lm_train}
+        for name in ("test", "dev", "lm_dev"):
+            leaked = [t.id for t in getattr(corpus, name) if t.text(lang) in train]
+            if leaked:
+                raise CorpusError(f"{len(leaked)} {name} sentences also occur in training ({lang}), "
+                                  f"e.g. tuple {leaked[0]}")
+    held = {}
+    for name in ("test", "dev", "lm_dev"):
+        for t in getattr(corpus, name):
+            for lang in SUPPORTED_LANGS:
+                other = held.setdefault((lang, t.text(lang)), name)
+                if other != name:
+                    raise CorpusError(f"a sentence is in both {other} and {name} ({lang}): {t.text(lang)}")
+
+
+def frame_counts(tuples: Sequence[ParallelTuple]) -> Dict[str, int]:
+    counts: Dict[str, int] = {}
+    for t in tuples:
+        counts[t.frame] = counts.get(t.frame, 0) + 1
+    return counts
+
+
+def capacity(seed: int = 0, limit: Optional[int] = None) -> int:
+    """How many distinct tuples the stream yields (for documentation and tests; slow for no limit)."""
+    n = 0
+    for _ in tuple_stream(seed):
+        n += 1
+        if limit is not None and n >= limit:
+            break
+    return n
