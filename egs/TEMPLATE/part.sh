@@ -40,7 +40,9 @@ directions="*-en,en-*"          # translation directions (src-tgt, wildcards all
 llm_path=""             # local Hugging Face LLM directory; empty: pretrain one in-recipe (exp/llm)
 llm_config=conf/llm.yaml        # in-recipe LLM pretraining options (used when llm_path is empty)
 lm_text=data/lm_text    # parallel text corpus for in-recipe LLM pretraining
-encoder_path=""         # pretrained encoder dir; empty: pretrain one in-recipe (exp/encoder)
+encoder_path=""         # pretrained encoder dir (made by stage 3 of a recipe); empty: pretrain one in-recipe
+                        # (exp/encoder); "none": the stage configs define the encoder (e.g. Whisper from a
+                        # local directory through encoder_conf.path)
 encoder_config=conf/encoder.yaml  # in-recipe encoder pretraining config (part_train --model_type ctc_encoder)
 encoder_model_file=valid.loss.best.pth
 
@@ -97,6 +99,8 @@ train_config_dir=${train_config_dir:-conf/${method}}
 method_dir=${expdir}/${method}${exp_tag}
 [ -n "${llm_path}" ] || llm_path=${expdir}/llm
 [ -n "${encoder_path}" ] || encoder_path=${expdir}/encoder
+encoder_opts=(--encoder_path "${encoder_path}" --encoder_model_file "${encoder_model_file}")
+[ "${encoder_path}" = none ] && encoder_opts=()
 python=${PYTHON:-python3}
 
 # The PART stages of this method, in order: stage1.yaml, stage2.yaml[, stage3.yaml].
@@ -117,7 +121,7 @@ train_stage() {
     init_opts=(--init_param "$(readlink -f "${init}")")
   fi
   local opts=(--config "${config}" --llm_path "${llm_path}" --seed "${seed}" --ngpu "${ngpu}"
-              --encoder_path "${encoder_path}" --encoder_model_file "${encoder_model_file}"
+              "${encoder_opts[@]+"${encoder_opts[@]}"}"
               --train_data_path_and_name_and_type "${dumpdir}/tasks/${train_set}/feats.scp,speech,kaldi_ark"
               --train_data_path_and_name_and_type "${dumpdir}/tasks/${train_set}/prompt,prompt,text"
               --train_data_path_and_name_and_type "${dumpdir}/tasks/${train_set}/text,text,text"
@@ -166,7 +170,7 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
   if [ "${llm_path}" = "${expdir}/llm" ]; then
     log "Stage 3: pretraining the in-recipe LLM -> ${llm_path} (${llm_config})"
     ${python} -m part.bin.pretrain_llm --text "${lm_text}/train.jsonl" --valid_text "${lm_text}/dev.jsonl" \
-      --prompts "${prompts}" --config "${llm_config}" --out_dir "${llm_path}" --seed "${seed}"
+      --prompts "${prompts}" --config "${llm_config}" --out_dir "${llm_path}"
   else
     log "Stage 3: using the LLM in ${llm_path}"
     [ -f "${llm_path}/config.json" ] || ls "${llm_path}"/*.gguf >/dev/null 2>&1 || {
@@ -176,7 +180,7 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
     log "Stage 3: pretraining the in-recipe encoder (CTC over the LLM's tokens) -> ${encoder_path}"
     # shellcheck disable=SC2086
     ${python} -m part.bin.run_stage --name encoder --output_dir "${encoder_path}" --redo "${redo}" -- \
-      --config "${encoder_config}" --model_type ctc_encoder --llm_path "${llm_path}" --seed "${seed}" \
+      --config "${encoder_config}" --model_type ctc_encoder --llm_path "${llm_path}" \
       --ngpu "${ngpu}" --resume true --output_dir "${encoder_path}" \
       --input_size "$(cat "${dumpdir}/fbank/${train_set}/feat_dim" 2>/dev/null || echo 80)" \
       --encoder_conf stats_file="$(readlink -f "${dumpdir}/fbank/${train_set}/feats_stats.npz")" \
@@ -186,8 +190,11 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
       --valid_data_path_and_name_and_type "${dumpdir}/tasks/${valid_set}/feats.scp,speech,kaldi_ark" \
       --valid_data_path_and_name_and_type "${dumpdir}/tasks/${valid_set}/text,text,text" \
       --valid_shape_file "${dumpdir}/tasks/${valid_set}/speech_shape" ${train_args}
+  elif [ "${encoder_path}" = none ]; then
+    log "Stage 3: the encoder is defined by ${train_config_dir}/stage*.yaml"
   else
     log "Stage 3: using the pretrained encoder in ${encoder_path}"
+    [ -f "${encoder_path}/config.yaml" ] || { echo "$0: --encoder_path ${encoder_path} has no config.yaml" >&2; exit 1; }
   fi
 fi
 

@@ -1,7 +1,1 @@
-# Environment of a recipe: the part virtual environment, SCTK's sclite, and offline Hugging Face.
-MAIN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-# shellcheck disable=SC1091
-. "${MAIN_ROOT}/tools/activate_python.sh"
-export PYTHONPATH="${MAIN_ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-export LC_ALL=C.UTF-8
+../TEMPLATE/path.sh

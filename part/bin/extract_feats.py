@@ -19,9 +19,14 @@ Writes into ``out_dir`` (docs/contracts.md, "Features"):
 - ``.done``: the options and a hash of the input files. A re-run with the same options and inputs
   skips; otherwise it recomputes. ``--nj`` is not part of the identity (it does not change results).
 
-The features are Kaldi's ``compute-fbank-feats`` defaults (povey window, pre-emphasis 0.97, DC removal,
-snip edges) with dither 0 for determinism, on samples scaled to the int16 range as Kaldi reads them;
-with 25 ms windows and a 10 ms shift at 16 kHz an utterance of N samples has 1 + (N - 400) // 160 frames.
+The features are Kaldi's ``compute-fbank-feats`` defaults but for the bin count (povey window,
+pre-emphasis 0.97, DC removal, snip edges) with dither 0 for determinism, on samples scaled to the int16
+range as Kaldi reads them; with 25 ms windows and a 10 ms shift at 16 kHz an utterance of N samples has
+1 + (N - 400) // 160 frames.
+
+``--nj`` splits the sorted utterances into contiguous parts, one forked process (one thread) and one
+ark each; the results do not depend on it. A recording read through a pipe is run once for all its
+consecutive segments.
 
 The data dir is validated, audio included, before any work: a bad input fails with the file, line
 and utterance id, and writes nothing. The work happens in ``<out_dir>.tmp``, renamed to ``out_dir`` at

@@ -135,31 +135,37 @@ def tuple_stream(seed: int) -> Iterator[ParallelTuple]:
                 active.remove(frame)
 
 
-def _take(stream: Iterator[ParallelTuple], n: int, what: str, taken: int) -> List[ParallelTuple]:
+def _take(stream: Iterator[ParallelTuple], n: int, what: str, taken: int, bar=None) -> List[ParallelTuple]:
     out: List[ParallelTuple] = []
     if n == 0:
         return out
     for item in stream:
         out.append(item)
+        if bar is not None:
+            bar.update(1)
         if len(out) == n:
             return out
     raise CorpusError(f"the embedded world has only {taken + len(out)} distinct sentences; "
                       f"cannot make {n} {what} tuples (ask for fewer)")
 
 
-def build_corpus(seed: int, langs: Sequence[str], size: SizeSpec) -> Corpus:
+def build_corpus(seed: int, langs: Sequence[str], size: SizeSpec, progress: bool = False) -> Corpus:
     """Draw the tuples of every split (see the module doc); deterministic in ``seed`` and ``size``."""
     langs = parse_langs(langs)
     for name in ("train", "dev", "test", "lm_train", "lm_dev"):
         if getattr(size, name) < 0:
             raise CorpusError(f"negative size for {name}")
-    stream = tuple_stream(seed)
-    test = _take(stream, size.test, "test", 0)
-    dev = _take(stream, size.dev, "dev", len(test))
-    lm_dev = _take(stream, size.lm_dev, "lm_dev", len(test) + len(dev))
     # The spoken training tuples are part of the text corpus: it needs at least that many.
     n_lm_train = max(size.lm_train, size.train * len(langs))
-    lm_train = _take(stream, n_lm_train, "training", len(test) + len(dev) + len(lm_dev))
+    from tqdm import tqdm
+
+    with tqdm(total=size.test + size.dev + size.lm_dev + n_lm_train, desc="sentences", unit="tuple",
+              disable=not progress, dynamic_ncols=True) as bar:
+        stream = tuple_stream(seed)
+        test = _take(stream, size.test, "test", 0, bar)
+        dev = _take(stream, size.dev, "dev", len(test), bar)
+        lm_dev = _take(stream, size.lm_dev, "lm_dev", len(test) + len(dev), bar)
+        lm_train = _take(stream, n_lm_train, "training", len(test) + len(dev) + len(lm_dev), bar)
     speech_train = {lang: lm_train[i * size.train:(i + 1) * size.train] for i, lang in enumerate(langs)}
     corpus = Corpus(seed, langs, test, dev, lm_dev, lm_train, speech_train)
     check_disjoint(corpus)
