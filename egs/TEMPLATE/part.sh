@@ -65,7 +65,7 @@ Stages (run --stage A --stop_stage B; every stage can be re-run and skips finish
   5  PART stage 2 (+ encoder, progressively)    -> ${expdir}/<method>/stage2
   6  PART stage 3 (+ LLM LoRA; ASR+S2TT, then +MT; method part only) -> ${expdir}/<method>/stage3
   7  decoding of every test set and task
-  8  scoring (sclite-format WER/CER, BLEU/chrF) and RESULTS.md
+  8  scoring (sclite-format WER/CER, BLEU/chrF) and ${expdir}/RESULTS.md
   9  analysis (gradient similarity across languages/tasks, representation plots)
 
 Options (default in brackets):
@@ -232,14 +232,20 @@ if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
     for dset in ${test_sets}; do
       for task in ${test_tasks//,/ }; do
         d=${method_dir}/${st}/decode_${dset}_${task}
+        # A test set may lack a task (no translations in a Common Voice test set): nothing was decoded.
+        cats=${dumpdir}/tasks/${dset}/utt2category
+        if [ ! -d "${d}" ] && [ -f "${cats}" ] && ! grep -q " ${task}\$" "${cats}"; then
+          log "Stage 8: ${dset} has no ${task} examples; nothing to score"
+          continue
+        fi
         [ -d "${d}" ] || { echo "$0: ${d} is missing: run stage 7 first" >&2; exit 1; }
         # shellcheck disable=SC2086
         ${python} -m part.bin.part_score --decode_dir "${d}" ${score_args}
       done
     done
   done
-  ${python} -m part.bin.make_results --exp_dir "${expdir}" --out RESULTS.md
-  log "Results: $(pwd)/RESULTS.md"
+  ${python} -m part.bin.make_results --exp_dir "${expdir}" --out "${expdir}/RESULTS.md"
+  log "Results: $(pwd)/${expdir}/RESULTS.md"
 fi
 
 if [ ${stage} -le 9 ] && [ ${stop_stage} -ge 9 ]; then

@@ -9,7 +9,7 @@
 set -euo pipefail
 
 size=default          # tiny | default | large: corpus size and training budget
-langs="en de fr es zh ja"
+langs=en,de,fr,es,zh,ja  # comma separated
 
 # Options this file consumes; everything else goes to ../TEMPLATE/part.sh.
 args=()
@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
     --langs) langs=$2; shift 2 ;;
-    --help|-h) sed -n '2,9p' "$0"; echo "  --size ${size}  --langs \"${langs}\""; echo; args+=("$1"); shift ;;
+    --help|-h) sed -n '2,9p' "$0"; echo "  --size ${size}  --langs ${langs}"; echo; args+=("$1"); shift ;;
     *) args+=("$1"); shift ;;
   esac
 done
@@ -29,7 +29,7 @@ esac
 # Sizes differ in data (local/data.sh) and in budget (conf/size_<size>.args: iterations per epoch etc.).
 # shellcheck disable=SC2046
 ../TEMPLATE/part.sh \
-  --local_data_opts "--size ${size} --langs '${langs}'" \
+  --local_data_opts "--size ${size} --langs ${langs}" \
   --train_set train --valid_set dev --test_sets "test" \
   --prompts conf/prompts.yaml --llm_config "conf/llm_${size}.yaml" --encoder_config conf/encoder.yaml \
   --train_args "$(cat "conf/size_${size}.args")" \

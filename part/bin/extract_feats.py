@@ -5,7 +5,7 @@ Usage::
     python -m part.bin.extract_feats --data_dir data/train --out_dir dump/fbank/train \\
         [--num_mel_bins 80] [--frame_length 25] [--frame_shift 10] [--nj 2] \\
         [--min_frames 10] [--max_frames 3000] [--compute_stats true] [--sample_rate 16000] \\
-        [--policy reject]
+        [--policy reject] [--feature_type fbank|whisper]
 
 Writes into ``out_dir`` (docs/contracts.md, "Features"):
 
@@ -19,10 +19,16 @@ Writes into ``out_dir`` (docs/contracts.md, "Features"):
 - ``.done``: the options and a hash of the input files. A re-run with the same options and inputs
   skips; otherwise it recomputes. ``--nj`` is not part of the identity (it does not change results).
 
-The features are Kaldi's ``compute-fbank-feats`` defaults but for the bin count (povey window,
-pre-emphasis 0.97, DC removal, snip edges) with dither 0 for determinism, on samples scaled to the int16
-range as Kaldi reads them; with 25 ms windows and a 10 ms shift at 16 kHz an utterance of N samples has
-1 + (N - 400) // 160 frames.
+``--feature_type fbank`` (the default): Kaldi's ``compute-fbank-feats`` defaults but for the bin count
+(povey window, pre-emphasis 0.97, DC removal, snip edges) with dither 0 for determinism, on samples
+scaled to the int16 range as Kaldi reads them; with 25 ms windows and a 10 ms shift at 16 kHz an
+utterance of N samples has 1 + (N - 400) // 160 frames.
+
+``--feature_type whisper``: Whisper's log-mel spectrogram, computed by transformers'
+``WhisperFeatureExtractor(feature_size=--num_mel_bins)`` (80 for Whisper up to large-v2, 128 for
+large-v3; built locally, nothing is downloaded): 25 ms Hann windows every 10 ms at 16 kHz, log10 mel
+clamped to 8 below the utterance's maximum and scaled as (x + 4) / 4. Unlike Whisper's own front end the
+audio is not padded to 30 s (the encoder pads); an utterance of N samples has N // 160 frames.
 
 ``--nj`` splits the sorted utterances into contiguous parts, one forked process (one thread) and one
 ark each; the results do not depend on it. A recording read through a pipe is run once for all its
@@ -35,6 +41,8 @@ the end, so an interrupted run never leaves a half-written ``out_dir`` (the next
 from __future__ import annotations
 
 import argparse
+import errno
+import functools
 import hashlib
 import json
 import logging
@@ -72,6 +80,16 @@ class FeatureError(Exception):
     """A failure of extraction itself (bad audio found while reading, nothing left after filtering)."""
 
 
+def _disk_full_message(err: OSError, where) -> str:
+    """The report of a write that failed for lack of space (ENOSPC/EDQUOT), naming where."""
+    return (f"disk full: no space left on the device of '{where}' while writing features ({err.strerror}); "
+            "free some space or choose another --out_dir, then re-run")
+
+
+def _is_disk_full(err: BaseException) -> bool:
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
 @dataclass(frozen=True)
 class FbankOptions:
     num_mel_bins: int = 80
@@ -79,6 +97,7 @@ class FbankOptions:
     frame_shift: float = 10.0  # ms
     sample_rate: int = 16000
     policy: str = "reject"  # another sample rate: reject, or resample when reading
+    feature_type: str = "fbank"  # fbank (Kaldi) | whisper (Whisper's log-mel)
 
     @property
     def window_samples(self) -> int:
@@ -89,15 +108,49 @@ class FbankOptions:
         return int(self.sample_rate * self.frame_shift / 1000)
 
 
+FEATURE_TYPES = ("fbank", "whisper")
+
+
+def check_options(opts: FbankOptions) -> None:
+    """Whisper's front end is fixed: 16 kHz, 25 ms / 10 ms, 80 or 128 mel bins."""
+    if opts.feature_type not in FEATURE_TYPES:
+        raise FeatureError(f"--feature_type must be one of {', '.join(FEATURE_TYPES)}, not '{opts.feature_type}'")
+    if opts.feature_type == "whisper" and (
+            opts.sample_rate != 16000 or opts.frame_length != 25.0 or opts.frame_shift != 10.0
+            or opts.num_mel_bins not in (80, 128)):
+        raise FeatureError("--feature_type whisper needs --sample_rate 16000, --frame_length 25, --frame_shift 10 "
+                           f"and --num_mel_bins 80 or 128 (got {opts.sample_rate}, {opts.frame_length}, "
+                           f"{opts.frame_shift}, {opts.num_mel_bins})")
+
+
 def num_frames(num_samples: int, opts: FbankOptions) -> int:
-    """Frames of Kaldi's fbank with snip_edges: 1 + (samples - window) // shift, or 0 if too short."""
+    """Frames of Kaldi's fbank with snip_edges: 1 + (samples - window) // shift, or 0 if too short.
+    Whisper's features: samples // shift (its centred STFT drops the last frame)."""
+    if opts.feature_type == "whisper":
+        return num_samples // opts.shift_samples if num_samples > opts.window_samples // 2 else 0
     if num_samples < opts.window_samples:
         return 0
     return 1 + (num_samples - opts.window_samples) // opts.shift_samples
 
 
+@functools.lru_cache(maxsize=2)
+def whisper_extractor(num_mel_bins: int):
+    from transformers import WhisperFeatureExtractor
+
+    return WhisperFeatureExtractor(feature_size=num_mel_bins, sampling_rate=16000, hop_length=160, n_fft=400)
+
+
+def compute_whisper_logmel(samples: np.ndarray, num_mel_bins: int = 80) -> np.ndarray:
+    """Whisper's log-mel spectrogram (frames x num_mel_bins, float32), not padded to 30 s."""
+    out = whisper_extractor(num_mel_bins)(np.asarray(samples, dtype=np.float32), sampling_rate=16000,
+                                           padding="do_not_pad", truncation=False, return_tensors="np")
+    return np.ascontiguousarray(out["input_features"][0].T, dtype=np.float32)
+
+
 def compute_fbank(samples: np.ndarray, opts: FbankOptions) -> np.ndarray:
     """Log-mel fbank (frames x num_mel_bins, float32) of mono float samples in [-1, 1]."""
+    if opts.feature_type == "whisper":
+        return compute_whisper_logmel(samples, opts.num_mel_bins)
     import torch
     from torchaudio.compliance.kaldi import fbank
 
@@ -214,6 +267,9 @@ def _job_process(job: Job, messages) -> None:
         messages.put(("done", job.index, result))
     except AudioError as err:
         messages.put(("error", job.index, str(err)))
+    except OSError as err:
+        text = _disk_full_message(err, Path(job.ark_path).parent.parent) if _is_disk_full(err) else None
+        messages.put(("error", job.index, text or traceback.format_exc()))
     except Exception:  # anything else: the traceback is the only useful report
         messages.put(("error", job.index, traceback.format_exc()))
 
@@ -341,6 +397,7 @@ def extract_feats(
     data_path, out_path = Path(data_dir), Path(os.path.normpath(out_dir))
     if out_path.resolve() == data_path.resolve() or data_path.resolve() in out_path.resolve().parents:
         raise FeatureError(f"--out_dir {out_dir} must not be (inside) --data_dir {data_dir}")
+    check_options(opts)
     if min_frames < 1 or max_frames < min_frames:
         raise FeatureError(f"need 1 <= --min_frames <= --max_frames, got {min_frames} and {max_frames}")
     identity = {
@@ -388,7 +445,7 @@ def extract_feats(
             items = [(utt, *data.wav_entry(utt)) for utt in part]
             jobs.append(Job(index, items, opts, str(tmp / "data" / f"feats.{index}.ark"),
                             str(out_path / "data" / f"feats.{index}.ark"), min_frames, max_frames, compute_stats))
-        logging.info(f"extracting {opts.num_mel_bins}-bin fbank of {len(utts)} utterances "
+        logging.info(f"extracting {opts.num_mel_bins}-bin {opts.feature_type} features of {len(utts)} utterances "
                      f"with {len(jobs)} job{'s' if len(jobs) > 1 else ''}")
         results = run_jobs(jobs, len(utts))
         dropped = {u: why for r in results for u, why in r.dropped.items()}
@@ -400,7 +457,7 @@ def extract_feats(
                 f"no utterance of {data_path} is left: {_summarize_dropped(dropped, len(utts), min_frames, max_frames)}"
                 f"; lower --min_frames or raise --max_frames (or check the audio)")
         _write_outputs(tmp, data, kept, results, opts, compute_stats)
-        summary = {"num_utts": len(kept), "num_dropped": len(dropped),
+        summary = {"feature_type": opts.feature_type, "num_utts": len(kept), "num_dropped": len(dropped),
                    "num_frames": sum(sum(r.num_frames.values()) for r in results)}
         (tmp / ".done").write_text(json.dumps({"identity": identity, "summary": summary}, indent=2) + "\n")
         old = out_path.with_name(out_path.name + ".old")
@@ -411,6 +468,10 @@ def extract_feats(
         os.rename(tmp, out_path)
         if old.exists():
             shutil.rmtree(old)
+    except OSError as err:
+        if _is_disk_full(err):
+            raise FeatureError(_disk_full_message(err, tmp)) from None
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -433,6 +494,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sample_rate", type=int, default=16000, help="sample rate the features are computed at")
     parser.add_argument("--policy", choices=SAMPLE_RATE_POLICIES, default="reject",
                         help="audio at another sample rate: reject (an error) or resample when reading")
+    parser.add_argument("--feature_type", choices=FEATURE_TYPES, default="fbank",
+                        help="fbank: Kaldi's log-mel fbank; whisper: Whisper's log-mel spectrogram (for a Whisper "
+                             "encoder; --num_mel_bins 80, or 128 for large-v3)")
     parser.add_argument("--nj", type=int, default=2, help="parallel processes (one ark each)")
     parser.add_argument("--min_frames", type=int, default=10, help="drop utterances with fewer frames")
     parser.add_argument("--max_frames", type=int, default=3000, help="drop utterances with more frames")
@@ -451,7 +515,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     previous_handler = signal.getsignal(signal.SIGTERM)
     if in_main_thread:
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    opts = FbankOptions(args.num_mel_bins, args.frame_length, args.frame_shift, args.sample_rate, args.policy)
+    opts = FbankOptions(args.num_mel_bins, args.frame_length, args.frame_shift, args.sample_rate, args.policy,
+                        args.feature_type)
     try:
         extract_feats(args.data_dir, args.out_dir, opts, args.nj, args.min_frames, args.max_frames,
                       args.compute_stats)

@@ -1,45 +1,110 @@
 """Decode a task list with a trained PART model (recipe stage 7).
 
 For each task in ``--tasks`` this writes ``<out_prefix>_<task>/`` with ``hyp``, ``ref``, ``utt2lang``,
-``utt2tgt``, ``task`` and ``decode_info.json`` (the decode-dir contract of docs/contracts.md).
-Decoding is batched greedy search with the LLM's KV cache (the paper's setting); examples are sorted
-by length so that a batch wastes little padding. A finished decode dir with the same options is
-skipped.
+``utt2tgt``, ``task`` and ``decode_info.json`` (the decode-dir contract of docs/contracts.md; the info
+file also records the options, the wall time and the real-time factor, wall time / audio duration).
+
+Search: batched greedy search with the LLM's KV cache (the paper's setting), or beam search with
+``--beam_size N`` (hypotheses ranked by ``log P / length ** --length_penalty``). A hypothesis ends at
+EOS or at any special token (task and language tags: an ASR hypothesis never runs on into a
+translation), after ``--max_new_tokens`` tokens or ``--max_length_ratio`` x its LLM input length
+(prompt + speech vectors), or when its last n-gram has repeated ``--max_repeat_ngram`` times.
+
+Examples are sorted by length into batches of ``--batch_size``; the batches are shared among ``--nj``
+worker processes (one torch thread each, forked from this one after the model is loaded) and the
+results merged in example order. A hypothesis does not depend on its batch, so neither ``--nj`` nor
+``--batch_size`` changes the output. A finished decode dir with the same options is skipped.
 
     python -m part.bin.part_inference --exp_dir exp/part/stage3 --data_dir dump/tasks/test \\
-        --tasks asr,s2tt --out_prefix exp/part/stage3/decode_test
+        --tasks asr,s2tt --out_prefix exp/part/stage3/decode_test --nj 4 [--beam_size 4]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from part.data.tasks import read_kv
 
+FRAME_SHIFT_S = 0.01  # stage 2 features: 10 ms frames
+
+_WORKER_S2T = None  # the decoder of a forked worker process (set in the parent before forking)
+
+
+def make_batches(ids: List[str], frames: Dict[str, int], prompts: Dict[str, str], batch_size: int) -> List[List[str]]:
+    """Examples sorted by length (speech frames, then prompt length), longest first, in batches."""
+    order = sorted(ids, key=lambda k: (-frames[k], -len(prompts[k]), k))
+    size = max(1, batch_size)
+    return [order[i: i + size] for i in range(0, len(order), size)]
+
+
+def _decode_job(job: Tuple[List[str], List[str], List[str]]) -> Dict[str, str]:
+    """Decode one batch: (example ids, feats.scp entries, prompts) -> id -> hypothesis."""
+    import kaldiio
+
+    ids, entries, prompts = job
+    mats = [kaldiio.load_mat(e) for e in entries]
+    return dict(zip(ids, _WORKER_S2T.decode_features(mats, prompts)))
+
+
+def _init_worker() -> None:
+    import signal
+
+    import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    torch.set_num_threads(1)
+
 
 def decode_examples(s2t, ids: List[str], feats: Dict[str, str], prompts: Dict[str, str], batch_size: int,
-                    progress: bool = True) -> Dict[str, str]:
-    """Greedy-decode ``ids`` in batches of similar length; returns example id -> hypothesis."""
-    import kaldiio
+                    nj: int = 1, frames: Optional[Dict[str, int]] = None, progress: bool = True) -> Dict[str, str]:
+    """Decode ``ids`` in length-sorted batches, in ``nj`` processes; returns example id -> hypothesis."""
+    global _WORKER_S2T
     from tqdm import tqdm
 
-    mats = {k: kaldiio.load_mat(feats[k]) for k in ids}
-    order = sorted(ids, key=lambda k: mats[k].shape[0], reverse=True)
+    if frames is None:
+        import kaldiio
+
+        frames = {k: kaldiio.load_mat(feats[k]).shape[0] for k in ids}
+    batches = make_batches(ids, frames, prompts, batch_size)
+    jobs = [(chunk, [feats[k] for k in chunk], [prompts[k] for k in chunk]) for chunk in batches]
     hyps: Dict[str, str] = {}
-    with tqdm(total=len(order), desc="decoding", unit="utt", disable=not progress) as bar:
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            texts = s2t.decode_features([mats[k] for k in chunk], [prompts[k] for k in chunk])
-            hyps.update(zip(chunk, texts))
-            bar.update(len(chunk))
-    return hyps
+    if str(getattr(s2t, "device", "cpu")) != "cpu":
+        nj = 1  # a CUDA context does not survive fork: one process drives the GPU
+    _WORKER_S2T = s2t
+    try:
+        if nj <= 1 or len(jobs) <= 1:
+            with tqdm(total=len(ids), desc="decoding", unit="utt", disable=not progress) as bar:
+                for job in jobs:
+                    hyps.update(_decode_job(job))
+                    bar.update(len(job[0]))
+            return hyps
+        # Forked workers share the loaded model's memory; all of them start at the first submit, before
+        # any helper thread (the pool's manager, tqdm's monitor) exists in this process.
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=min(nj, len(jobs)), mp_context=ctx, initializer=_init_worker) as pool:
+            futures = {pool.submit(_decode_job, job): len(job[0]) for job in jobs}
+            with tqdm(total=len(ids), desc=f"decoding ({nj} jobs)", unit="utt", disable=not progress) as bar:
+                try:
+                    for future in as_completed(futures):
+                        hyps.update(future.result())
+                        bar.update(futures[future])
+                except BrokenProcessPool:
+                    raise RuntimeError("a decoding worker died (killed for lack of memory?); try a smaller --nj") \
+                        from None
+        return hyps
+    finally:
+        _WORKER_S2T = None
 
 
 def write_decode_dir(out: Path, ids: List[str], hyps, refs, utt2lang, utt2tgt, task: str, info: dict) -> None:
@@ -57,36 +122,85 @@ def write_decode_dir(out: Path, ids: List[str], hyps, refs, utt2lang, utt2tgt, t
     os.replace(tmp, out)
 
 
+def read_frames(data: Path, ids: List[str], feats: Dict[str, str]) -> Dict[str, int]:
+    """Frames per example from ``speech_shape`` (stage 3), else from the features themselves."""
+    shapes = read_kv(data / "speech_shape") if (data / "speech_shape").is_file() else {}
+    out = {}
+    for k in ids:
+        if k in shapes:
+            out[k] = int(shapes[k].split(",")[0])
+        else:
+            import kaldiio
+
+            out[k] = kaldiio.load_mat(feats[k]).shape[0]
+    return out
+
+
+def str2bool(value: str) -> bool:
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not '{value}'")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    from part.inference import DecodeOptions
+
+    defaults = DecodeOptions()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exp_dir", required=True, help="Trained stage dir (config.yaml + model files)")
     parser.add_argument("--model_file", default="valid.acc.ave.pth", help="Model file inside --exp_dir")
     parser.add_argument("--data_dir", required=True, help="Task list of stage 3 (dump/tasks/<set>)")
     parser.add_argument("--tasks", default="asr,s2tt", help="Comma-separated tasks to decode")
     parser.add_argument("--out_prefix", required=True, help="Decode dirs are <out_prefix>_<task>")
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--max_new_tokens", type=int, default=128, help="Length limit of a hypothesis")
-    parser.add_argument("--nj", type=int, default=1, help="Torch threads for decoding")
-    parser.add_argument("--ngpu", type=int, default=0)
+    parser.add_argument("--batch_size", type=int, default=16, help="Examples decoded together")
+    parser.add_argument("--nj", type=int, default=1, help="Parallel decoding processes (CPU), one torch thread each")
+    parser.add_argument("--ngpu", type=int, default=0, help="1: decode on the GPU (in this process; --nj ignored)")
     parser.add_argument("--limit", type=int, default=0, help="Decode only the first N examples of each task")
+    group = parser.add_argument_group("search")
+    group.add_argument("--beam_size", type=int, default=defaults.beam_size, help="1: greedy search")
+    group.add_argument("--length_penalty", type=float, default=defaults.length_penalty,
+                       help="Beam search ranks hypotheses by log P / length ** this (0: plain log P)")
+    group.add_argument("--max_new_tokens", type=int, default=defaults.max_new_tokens,
+                       help="Length limit of a hypothesis, in tokens")
+    group.add_argument("--max_length_ratio", type=float, default=defaults.max_length_ratio,
+                       help="> 0: also limit a hypothesis to this ratio x its LLM input length (prompt + speech "
+                            "vectors)")
+    group.add_argument("--max_repeat_ngram", type=int, default=defaults.max_repeat_ngram,
+                       help="Looping guard: end a hypothesis whose last n-gram (n <= 4) repeated this many times "
+                            "in a row (0: off)")
+    group.add_argument("--min_new_tokens", type=int, default=defaults.min_new_tokens,
+                       help="Do not stop before this many tokens (for benchmarks)")
+    group.add_argument("--batch_encoder", type=str2bool, default=defaults.batch_encoder,
+                       help="Encode a batch's speech at once: faster, but padding then leaks into ESPnet "
+                            "Conformer outputs, so results depend on the batch")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (part_inference) %(levelname)s: %(message)s")
+    if args.beam_size < 1 or args.batch_size < 1 or args.nj < 1 or args.max_new_tokens < 1:
+        parser.error("--beam_size, --batch_size, --nj and --max_new_tokens must be positive")
 
     import torch
 
     from part.inference import SpeechToText, load_model
 
-    torch.set_num_threads(max(1, args.nj))
+    torch.set_num_threads(1)  # --nj processes of one thread each (a single one decodes in this process)
     data = Path(args.data_dir)
     for name in ("feats.scp", "prompt", "text", "utt2category", "utt2lang", "utt2tgt"):
         if not (data / name).is_file():
             sys.exit(f"part_inference: {data / name} is missing; run stage 3 first")
+    decode_opts = DecodeOptions(beam_size=args.beam_size, length_penalty=args.length_penalty,
+                                max_new_tokens=args.max_new_tokens, max_length_ratio=args.max_length_ratio,
+                                max_repeat_ngram=args.max_repeat_ngram, min_new_tokens=args.min_new_tokens,
+                                batch_encoder=args.batch_encoder)
     category = read_kv(data / "utt2category")
     tasks = [t for t in args.tasks.split(",") if t]
     model_path = Path(args.exp_dir) / args.model_file
     options = dict(exp_dir=args.exp_dir, model=str(model_path.resolve()) if model_path.exists() else str(model_path),
                    model_mtime=model_path.stat().st_mtime if model_path.exists() else None,
-                   data_dir=args.data_dir, max_new_tokens=args.max_new_tokens, limit=args.limit)
+                   data_dir=args.data_dir, limit=args.limit, **asdict(decode_opts))
+    if args.batch_encoder:  # only then does the batching change results
+        options["batch_size"] = args.batch_size
     todo = []
     for task in tasks:
         out = Path(f"{args.out_prefix}_{task}")
@@ -99,9 +213,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
 
     device = "cuda" if args.ngpu > 0 else "cpu"
+    nj = args.nj
+    if device != "cpu" and nj > 1:
+        logging.info("decoding on the GPU in one process (--nj %d ignored)", nj)
+        nj = 1
     model, tokenizer, config = load_model(args.exp_dir, args.model_file, device)
-    s2t = SpeechToText(model, tokenizer, {}, num_mel_bins=config.get("input_size", 80),
-                       max_new_tokens=args.max_new_tokens, device=device)
+    feature_type = "whisper" if config.get("encoder") == "whisper" else "fbank"
+    s2t = SpeechToText(model, tokenizer, None, num_mel_bins=config.get("input_size", 80), device=device,
+                       feature_type=feature_type, **asdict(decode_opts))
     feats, prompts = read_kv(data / "feats.scp"), read_kv(data / "prompt")
     refs, utt2lang, utt2tgt = read_kv(data / "text"), read_kv(data / "utt2lang"), read_kv(data / "utt2tgt")
     for task in todo:
@@ -111,14 +230,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not ids:
             logging.warning("%s has no %s examples; nothing to decode", data, task)
             continue
+        frames = read_frames(data, ids, feats)
         t0 = time.time()
-        hyps = decode_examples(s2t, ids, feats, prompts, args.batch_size)
+        hyps = decode_examples(s2t, ids, feats, prompts, args.batch_size, nj=nj, frames=frames)
         elapsed = time.time() - t0
+        audio = sum(frames.values()) * FRAME_SHIFT_S
         out = Path(f"{args.out_prefix}_{task}")
         info = {"options": {**options, "task": task}, "examples": len(ids), "seconds": round(elapsed, 2),
-                "method_stage": str(Path(args.exp_dir)), "set": data.name}
+                "audio_seconds": round(audio, 2), "rtf": round(elapsed / audio, 4) if audio else None,
+                "examples_per_second": round(len(ids) / max(elapsed, 1e-9), 2), "nj": nj,
+                "batch_size": args.batch_size, "method_stage": str(Path(args.exp_dir)), "set": data.name}
         write_decode_dir(out, ids, hyps, refs, utt2lang, utt2tgt, task, info)
-        logging.info("%s: %d %s examples in %.1f s -> %s", data.name, len(ids), task, elapsed, out)
+        logging.info("%s: %d %s examples in %.1f s (%s) -> %s", data.name, len(ids), task, elapsed,
+                     f"real-time factor {info['rtf']} with {nj} job(s)" if audio else "text only", out)
     return 0
 
 

@@ -38,6 +38,14 @@ def _padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
 
 
+def _valid_frames(enc: EncoderOutput) -> torch.Tensor:
+    """The encoder states with padded frames zeroed: a strided window that straddles the end of an
+    utterance then sees zeros, as it does when the utterance is encoded alone (not the encoder's
+    arbitrary outputs at padded positions, which depend on the rest of the batch)."""
+    x = enc.hidden
+    return x.masked_fill(_padding_mask(enc.lengths, x.size(1))[..., None], 0.0)
+
+
 def _stride_lengths(lengths: torch.Tensor, stride: int) -> torch.Tensor:
     return torch.div(lengths + stride - 1, stride, rounding_mode="floor").clamp(min=1)
 
@@ -54,7 +62,7 @@ class TransformerCNNAdapter(nn.Module):
         self.proj = nn.Linear(d_model, llm_dim)
 
     def forward(self, enc: EncoderOutput, token_embedding: nn.Embedding) -> Tuple[torch.Tensor, torch.Tensor]:
-        x = enc.hidden
+        x = _valid_frames(enc)
         pad = (-x.size(1)) % self.stride
         x = nn.functional.pad(x, (0, 0, 0, pad))
         x = self.conv(x.transpose(1, 2)).transpose(1, 2)
@@ -71,7 +79,7 @@ class LinearStackAdapter(nn.Module):
         self.net = nn.Sequential(nn.Linear(encoder_dim * stride, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, llm_dim))
 
     def forward(self, enc: EncoderOutput, token_embedding: nn.Embedding):
-        x = enc.hidden
+        x = _valid_frames(enc)
         batch, frames, dim = x.shape
         pad = (-frames) % self.stride
         x = nn.functional.pad(x, (0, 0, 0, pad)).reshape(batch, (frames + pad) // self.stride, dim * self.stride)
@@ -87,7 +95,7 @@ class Conv1dAdapter(nn.Module):
         self.proj = nn.Sequential(nn.GELU(), nn.Linear(hidden_dim, llm_dim))
 
     def forward(self, enc: EncoderOutput, token_embedding: nn.Embedding):
-        x = enc.hidden
+        x = _valid_frames(enc)
         pad = (-x.size(1)) % self.stride
         x = nn.functional.pad(x, (0, 0, 0, pad))
         x = self.conv(x.transpose(1, 2)).transpose(1, 2)

@@ -109,7 +109,11 @@ class ConformerSpeechEncoder(SpeechEncoder):
         self.output_size = self.conformer.output_size()
 
     def encode(self, feats, lengths):
-        hidden, out_lengths, _ = self.conformer(self.normalize(feats), lengths)
+        # Padded frames are zero after normalisation (as ESPnet's GlobalMVN leaves them): the subsampling
+        # convolutions at the end of an utterance then never see -mean/std or whatever the batch held there.
+        padded = torch.arange(feats.size(1), device=feats.device)[None, :] >= lengths[:, None]
+        normed = self.normalize(feats).masked_fill(padded[..., None], 0.0)
+        hidden, out_lengths, _ = self.conformer(normed, lengths)
         return hidden, out_lengths
 
     def blocks(self):

@@ -72,12 +72,13 @@ def load_llm(path: str, gguf_file: Optional[str] = None, dtype: str = "float32",
     return model
 
 
-def check_tokenizer_matches(model, tokenizer, path: str) -> None:
+def check_tokenizer_matches(model, tokenizer, path: str, tokenizer_path: Optional[str] = None) -> None:
     """A tokenizer whose ids run past the model's embedding table belongs to another model."""
     vocab = model.get_input_embeddings().weight.size(0)
     if len(tokenizer) > vocab:
         raise ValueError(
-            f"tokenizer has {len(tokenizer)} tokens but the LLM in '{path}' embeds only {vocab}: "
+            f"tokenizer{f' in {tokenizer_path!r}' if tokenizer_path and tokenizer_path != path else ''} has "
+            f"{len(tokenizer)} tokens but the LLM in '{path}' embeds only {vocab}: "
             "the tokenizer does not belong to this model"
         )
 

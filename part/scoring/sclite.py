@@ -12,6 +12,11 @@ sclite's output (tests/test_scoring.py checks this), including sclite's quirks:
 - Percentages go through sclite's ``F_ROUND`` (round half away from zero, through a C ``float``).
 - A speaker without reference words shows counts marked ``*`` and is left out of Mean/S.D./Median
   (marked ``+``), with sclite's own bookkeeping of which rows it leaves out.
+- Alignment lines are cut into blocks of about 1000 bytes (``>>`` continuation lines).
+
+Known difference: for a deleted or inserted token longer than 40 bytes, sclite prints bytes from its
+own memory instead of the ``*`` gap marker; here the gap is as many ``*`` as the token has bytes. Counts
+are unaffected.
 
 Speakers are listed in order of first appearance in ``hyp.trn`` and utterances in file order, as
 sclite does; ids are ``(speaker-rest)`` and the speaker is the part before the first ``-``.
@@ -32,8 +37,7 @@ import subprocess
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from part.scoring.align import (CORRECT, DELETION, INSERTION, SUBSTITUTION, AlignedPair, ErrorCounts,
-                                align)
+from part.scoring.align import CORRECT, DELETION, SUBSTITUTION, AlignedPair, ErrorCounts, align
 
 #: Where the Debian/Ubuntu ``sctk`` package installs sclite (it is not on PATH there).
 SCLITE_CANDIDATES = ("/usr/lib/sctk/bin/sclite",)
@@ -44,6 +48,7 @@ _TRN_SPECIAL = str.maketrans({";": "\uff1b", "\\": "\uff3c", "{": "\uff5b", "}":
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 SCREEN_WIDTH = 80
+LINE_WIDTH = 1000  # sclite's default -l: alignment lines are cut into blocks of this many bytes
 
 
 # ------------------------------------------------------------------------------------------------
@@ -269,11 +274,13 @@ def format_summary_box(title: str, speakers: Sequence[Tuple[str, ErrorCounts]], 
 # ------------------------------------------------------------------------------------------------
 # The alignment dump
 # ------------------------------------------------------------------------------------------------
-def format_alignment(pairs: Sequence[AlignedPair]) -> str:
-    """The ``REF:``/``HYP:``/``Eval:`` lines of one utterance (empty string for an empty one)."""
-    if not pairs:
-        return ""
-    ref_line, hyp_line, eval_line = ["REF:  "], ["HYP:  "], ["Eval: "]
+def format_alignment(pairs: Sequence[AlignedPair], line_width: int = LINE_WIDTH) -> str:
+    """The ``REF:``/``HYP:``/``Eval:`` lines of one utterance (empty string for an empty one).
+
+    Like sclite, long alignments are cut into blocks of about ``line_width`` bytes; the continuation
+    blocks follow an empty line and start with ``>> ``.
+    """
+    columns = []
     for op, r, h in pairs:
         if op == CORRECT:
             rs, hs, ev = r, h, ""
@@ -286,10 +293,25 @@ def format_alignment(pairs: Sequence[AlignedPair]) -> str:
             hs, ev = h.translate(_ASCII_UPPER), op
             rs = "*" * _nbytes(hs)
         width = max(_nbytes(rs), _nbytes(hs))
-        ref_line.append(_ljust(rs, width) + " ")
-        hyp_line.append(_ljust(hs, width) + " ")
-        eval_line.append(_ljust(ev, width) + " ")
-    return "".join(ref_line) + "\n" + "".join(hyp_line) + "\n" + "".join(eval_line) + "\n"
+        columns.append((_ljust(rs, width) + " ", _ljust(hs, width) + " ", _ljust(ev, width) + " ", width))
+
+    out, start = [], 0
+    while start < len(columns):
+        # sclite's rule: add columns while the line is shorter than line_width; the column that
+        # crossed the limit moves to the next block, unless it is the last one.
+        length, end = (9 if start else 6), start
+        while length < line_width and end < len(columns):
+            length += 1 + columns[end][3]
+            end += 1
+        if end < len(columns):
+            end = max(end - 1, start + 1)  # (sclite loops forever on a single over-long column)
+        prefix = ">> " if start else ""
+        if start:
+            out.append("\n")
+        for label, k in (("REF:  ", 0), ("HYP:  ", 1), ("Eval: ", 2)):
+            out.append(prefix + label + "".join(col[k] for col in columns[start:end]) + "\n")
+        start = end
+    return "".join(out)
 
 
 class Utterance:

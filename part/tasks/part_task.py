@@ -205,15 +205,18 @@ class PARTTask(AbsTask):
         else:
             llm = load_llm(args.llm_path, gguf_file, args.llm_conf.get("dtype", "float32"),
                            args.llm_conf.get("attn_implementation"))
-            check_tokenizer_matches(llm, tokenizer, args.llm_path)
+            check_tokenizer_matches(llm, tokenizer, args.llm_path, args.tokenizer_path)
             if args.lora_conf:
                 llm = add_lora(llm, **args.lora_conf)
             encoder = build_encoder(args.encoder, args.input_size, args.encoder_conf,
                                     ctc_vocab_size=vocab_size if args.ctc_vocab else None)
             adapter = build_adapter(args.speech_adapter, encoder.output_size, llm.get_input_embeddings().weight.size(1),
                                     args.speech_adapter_conf)
+            # Full fine-tuning (the "llm" group) trains the base weights: checkpoints must keep them then.
+            trainable = ActivationSchedule.from_conf(args.schedule_conf).trainable
+            full_llm = any("llm" in groups for groups in trainable.values())
             model = SpeechLLM(encoder, adapter, llm, eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id,
-                              save_llm_base=args.save_llm_base)
+                              save_llm_base=args.save_llm_base or full_llm)
         if args.encoder_path:
             _load_encoder_weights(model, args.encoder_path, args.encoder_model_file)
         schedule = ActivationSchedule.from_conf(args.schedule_conf)

@@ -1,18 +1,259 @@
-"""ESPnet's Trainer with one hook: the parameter-activation schedule is applied at each epoch start.
+"""ESPnet's Trainer with the PART hooks: the activation schedule, safe checkpoints, and DDP that follows
+the schedule.
 
-Everything else — checkpoints, resume, n-best averaging, logging, the distributed launcher — is
-ESPnet's own.
+Everything else — the epoch loop, n-best averaging, logging, the distributed launcher — is ESPnet's own.
+
+1. **Schedule.** At each epoch start the parameter-activation schedule (``--schedule_conf``) sets which
+   parameters train. The epoch comes from ESPnet's reporter, so a resumed run continues at the right
+   position of the schedule.
+2. **Checkpoints are written atomically.** ESPnet writes ``checkpoint.pth``, ``<N>epoch.pth`` and the
+   averaged models with a plain ``torch.save``; a kill or a full disk in the middle of that write would
+   leave a truncated file behind. Inside :meth:`PARTTrainer.run` the ``torch`` name of ESPnet's trainer
+   and averaging modules (only those two modules, only during the run) is a thin proxy of ``torch`` whose
+   ``save`` writes a hidden temporary file in the same directory, flushes it to disk and renames it over
+   the target (``os.replace``). Before ``checkpoint.pth`` is replaced, the current one is kept as
+   ``checkpoint.prev.pth`` (a hard link, or a copy where links do not work). A full disk fails with
+   :class:`DiskFullError` naming the file and the directory, and removes the partial temporary file.
+3. **Resume** (``--resume true``) loads ``checkpoint.pth``: model, optimizers, schedulers, the AMP scaler
+   and the reporter (hence the epoch). An unreadable ``checkpoint.pth`` falls back to
+   ``checkpoint.prev.pth`` with a warning, or fails with :class:`CheckpointError` naming the file and
+   what to do. The random state needs no saving: ESPnet re-seeds every generator with ``seed + epoch``
+   at each epoch start, and a resumed run restarts the interrupted epoch from its beginning.
+4. **DDP follows the schedule.** ``DistributedDataParallel`` only reduces the gradients of the parameters
+   that required grad when it was built. When the schedule changes the trainable set inside a
+   distributed run (or a resumed run starts at an epoch whose set differs from epoch 1's), the DDP wrapper
+   is rebuilt around the model for the new set. After every epoch the replicas are compared (a checksum
+   of the parameters, all-reduced): diverged replicas stop the run instead of silently training on.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import errno
 import logging
-from typing import Optional
+import os
+import shutil
+import types
+from pathlib import Path
+from typing import Optional, Sequence
 
+import torch
+import torch.distributed
 from espnet2.train.trainer import Trainer, TrainerOptions
 
 from part.schedule.schedule import ActivationSchedule, apply_trainable, log_trainable, trainable_signature
+
+CHECKPOINT = "checkpoint.pth"
+PREVIOUS_CHECKPOINT = "checkpoint.prev.pth"
+TMP_SUFFIX = ".tmp"
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_open = open  # the file opener of atomic_save (tests replace it to simulate a full disk)
+
+
+class DiskFullError(OSError):
+    """No space left while writing a file; the message names the file and the directory."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint or model file that cannot be read; the message names the file and what to do."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def disk_full_message(path: Path, what: str = "") -> str:
+    where = Path(path).resolve().parent
+    try:
+        free = shutil.disk_usage(where).free
+        free_text = f"{free / 2 ** 20:.1f} MiB free"
+    except OSError:
+        free_text = "free space unknown"
+    return (f"disk full: no space left on the device holding '{where}' ({free_text}) while writing "
+            f"'{path}'{what}. The partial file was removed. Free some space (or move the experiment dir) "
+            "and re-run the same command: a training stage resumes from its last complete checkpoint.")
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(str(directory), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _keep_previous(path: Path) -> None:
+    """Make ``checkpoint.prev.pth`` the current ``checkpoint.pth`` without ever leaving it absent."""
+    prev = path.with_name(PREVIOUS_CHECKPOINT)
+    tmp = path.with_name(f".{PREVIOUS_CHECKPOINT}.{os.getpid()}{TMP_SUFFIX}")
+    try:
+        os.link(path, tmp)
+    except OSError as exc:
+        if exc.errno in _DISK_FULL:
+            raise
+        shutil.copy2(path, tmp)  # a file system without hard links
+    os.replace(tmp, prev)
+
+
+def atomic_save(obj, f, *args, **kwargs) -> None:
+    """``torch.save`` that never leaves a partial ``f``: temporary file, fsync, ``os.replace``.
+
+    Replacing ``checkpoint.pth`` keeps the previous one as ``checkpoint.prev.pth``. File objects (not
+    paths) are passed to ``torch.save`` unchanged.
+    """
+    if not isinstance(f, (str, os.PathLike)):
+        return torch.save(obj, f, *args, **kwargs)
+    path = Path(f)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    try:
+        # A file object, not a path: torch's own writer reports a failed write as an opaque
+        # "unexpected pos" RuntimeError, Python's file object as OSError(ENOSPC).
+        with _open(tmp, "wb") as out:
+            torch.save(obj, out, *args, **kwargs)
+            out.flush()
+            os.fsync(out.fileno())
+        if path.name == CHECKPOINT and path.is_file():
+            _keep_previous(path)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if is_disk_full(exc):
+            kept = f" ('{path}' still holds the previous version)" if path.is_file() else ""
+            raise DiskFullError(errno.ENOSPC, disk_full_message(path, kept), str(path)) from exc
+        raise
+
+
+def remove_stale_tmp_files(directory: Path) -> None:
+    """Temporary files of an atomic save that was killed half-way."""
+    for tmp in Path(directory).glob(f".*{TMP_SUFFIX}"):
+        if tmp.is_file():
+            logging.info("removing %s, left by an interrupted checkpoint write", tmp)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+class _TorchWithAtomicSave(types.ModuleType):
+    """``torch``, except that ``save`` is :func:`atomic_save`."""
+
+    def __init__(self, real: types.ModuleType):
+        super().__init__(real.__name__, real.__doc__)
+        self._real = real
+        self.save = atomic_save
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+@contextlib.contextmanager
+def atomic_checkpoint_writes():
+    """Make ESPnet's trainer (and its n-best averaging) save through :func:`atomic_save`."""
+    import espnet2.main_funcs.average_nbest_models as averaging
+    import espnet2.train.trainer as espnet_trainer
+
+    modules = [m for m in (espnet_trainer, averaging) if isinstance(getattr(m, "torch", None), types.ModuleType)]
+    originals = [m.torch for m in modules]
+    for module, real in zip(modules, originals):
+        if not isinstance(real, _TorchWithAtomicSave):
+            module.torch = _TorchWithAtomicSave(real)
+    try:
+        yield
+    finally:
+        for module, real in zip(modules, originals):
+            module.torch = real
+
+
+def load_checkpoint_file(path, what: str = "checkpoint", hint: str = "", map_location="cpu", **kwargs):
+    """``torch.load`` whose failure (missing, truncated, not a torch file) names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{what} '{path}' does not exist{'. ' + hint if hint else ''}")
+    try:
+        return torch.load(path, map_location=map_location, **kwargs)
+    except Exception as exc:  # zip/pickle errors of all kinds: the file is damaged
+        raise CheckpointError(
+            f"{what} '{path}' cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}): "
+            f"it is truncated or not a PyTorch file{'. ' + hint if hint else ''}") from exc
+
+
+def check_checkpoint_file(path, what: str = "checkpoint", hint: str = "") -> None:
+    """Cheap readability check of a torch file (memory-mapped: the tensors are not read)."""
+    path = Path(path)
+    try:
+        load_checkpoint_file(path, what, hint, mmap=True, weights_only=True)
+    except CheckpointError as err:
+        cause = err.__cause__
+        text = str(cause).lower().replace("_", " ") if cause is not None else ""
+        if "weights only" in text or "mmap can only be used" in text:
+            return  # readable, but more than tensors or an old format: its own loader deals with it
+        raise
+
+
+def _wrap_ddp(core: torch.nn.Module, options, distributed_option) -> torch.nn.Module:
+    """A new DistributedDataParallel wrapper, built as ESPnet's Trainer.run builds its own."""
+    one_gpu = distributed_option.ngpu == 1
+    ddp = torch.nn.parallel.DistributedDataParallel(
+        core,
+        device_ids=[torch.cuda.current_device()] if one_gpu else None,
+        output_device=torch.cuda.current_device() if one_gpu else None,
+        find_unused_parameters=options.unused_parameters,
+        gradient_as_bucket_view=options.gradient_as_bucket_view,
+    )
+    if getattr(options, "ddp_comm_hook", None):
+        from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+
+        ddp.register_comm_hook(None, getattr(default_hooks, options.ddp_comm_hook))
+    return ddp
+
+
+def check_replicas_in_sync(core: torch.nn.Module, epoch: int, rtol: float = 1e-6) -> None:
+    """All-reduce a checksum of the parameters; fail if the data-parallel replicas differ."""
+    import torch.distributed as dist
+
+    with torch.no_grad():
+        total = torch.zeros((), dtype=torch.float64)
+        for p in core.parameters():
+            if p.requires_grad:
+                total += p.detach().double().sum().cpu()
+    device = next(core.parameters()).device
+    lo, hi = total.clone().to(device), total.clone().to(device)
+    dist.all_reduce(lo, dist.ReduceOp.MIN)
+    dist.all_reduce(hi, dist.ReduceOp.MAX)
+    lo, hi = float(lo), float(hi)
+    if abs(hi - lo) > rtol * max(abs(hi), abs(lo), 1.0):
+        raise RuntimeError(
+            f"epoch {epoch}: the data-parallel replicas diverged (parameter checksums from {lo!r} to {hi!r}); "
+            "some trainable parameters were not reduced by DDP")
+
+
+class _GatherableOutputs(torch.nn.Module):
+    """The model with ESPnet's gatherable outputs: 1-dim loss, stats and weight.
+
+    ESPnet's distributed loss and stats averaging (``recursive_average``) needs them 1-dim (its own models
+    return ``force_gatherable(...)``); the PART models return 0-dim tensors, the natural shape elsewhere.
+    """
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *args, **kwargs):
+        from espnet2.torch_utils.device_funcs import force_gatherable
+
+        out = self.inner(*args, **kwargs)
+        loss = out["loss"] if isinstance(out, dict) else out[0]
+        return force_gatherable(out, loss.device)
 
 
 @dataclasses.dataclass
@@ -28,22 +269,111 @@ class PARTTrainer(Trainer):
         return build_dataclass(PARTTrainerOptions, args)
 
     @classmethod
+    def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory, plot_attention_iter_factory,
+            trainer_options, distributed_option) -> None:
+        if not distributed_option.distributed or distributed_option.dist_rank == 0:
+            output_dir = Path(trainer_options.output_dir)
+            if output_dir.is_dir():
+                remove_stale_tmp_files(output_dir)
+        with atomic_checkpoint_writes():
+            super().run(model=model, optimizers=optimizers, schedulers=schedulers,
+                        train_iter_factory=train_iter_factory, valid_iter_factory=valid_iter_factory,
+                        plot_attention_iter_factory=plot_attention_iter_factory, trainer_options=trainer_options,
+                        distributed_option=distributed_option)
+
+    @classmethod
+    def resume(cls, checkpoint, model, reporter, optimizers: Sequence, schedulers: Sequence, scaler, ngpu: int = 0,
+               strict: bool = True) -> None:
+        checkpoint = Path(checkpoint)
+        prev = checkpoint.with_name(PREVIOUS_CHECKPOINT)
+        location = f"cuda:{torch.cuda.current_device()}" if ngpu > 0 else "cpu"
+        hint = (f"Delete {checkpoint.parent} (or re-run the stage with --redo true) to start this stage over")
+        try:
+            states = load_checkpoint_file(checkpoint, "checkpoint", map_location=location, weights_only=False)
+            used = checkpoint
+        except CheckpointError as err:
+            if not prev.is_file():
+                raise CheckpointError(f"cannot resume: {err}, and there is no previous checkpoint '{prev}'. "
+                                      f"{hint}") from err.__cause__
+            logging.warning("%s; resuming from the previous checkpoint %s instead", err, prev)
+            try:
+                states = load_checkpoint_file(prev, "previous checkpoint", map_location=location, weights_only=False)
+            except CheckpointError as err2:
+                raise CheckpointError(f"cannot resume: {err}; {err2}. {hint}") from err2.__cause__
+            used = prev
+        model.load_state_dict(states["model"], strict=strict)
+        reporter.load_state_dict(states["reporter"])
+        for optimizer, state in zip(optimizers, states["optimizers"]):
+            optimizer.load_state_dict(state)
+        for scheduler, state in zip(schedulers, states["schedulers"]):
+            if scheduler is not None:
+                scheduler.load_state_dict(state)
+        if scaler is not None:
+            if states.get("scaler") is None:
+                logging.warning("scaler state is not found")
+            else:
+                scaler.load_state_dict(states["scaler"])
+        epoch = reporter.get_epoch()
+        logging.info("resumed from %s: epoch %d finished; continuing at epoch %d", used, epoch, epoch + 1)
+        # A kill between checkpoint.pth and <N>epoch.pth leaves the epoch's model file missing; n-best
+        # averaging needs it.
+        rank0 = not (torch.distributed.is_available() and torch.distributed.is_initialized()) \
+            or torch.distributed.get_rank() == 0
+        epoch_file = checkpoint.with_name(f"{epoch}epoch.pth")
+        if rank0 and epoch > 0 and not epoch_file.exists():
+            logging.info("re-writing %s from %s", epoch_file, used)
+            atomic_save(states["model"], epoch_file)
+
+    @classmethod
     def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer, options,
                         distributed_option) -> bool:
         core = model.module if hasattr(model, "module") else model
         schedule = ActivationSchedule.from_conf(options.schedule_conf)
         epoch = reporter.get_epoch()
+        before = trainable_signature(core)
         groups = schedule.trainable_at(epoch)
         if groups is not None:
-            before = trainable_signature(core)
             apply_trainable(core, groups)
             if trainable_signature(core) != before or epoch == 1:
                 log_trainable(core, groups, epoch)
-                if distributed_option.distributed and trainable_signature(core) != before:
-                    logging.warning(
-                        "the trainable set changed inside a distributed run: DDP keeps reducing the "
-                        "gradients of the parameters it was built with; put the change at a stage boundary"
-                    )
-        return super().train_one_epoch(model=model, iterator=iterator, optimizers=optimizers, schedulers=schedulers,
-                                       scaler=scaler, reporter=reporter, summary_writer=summary_writer,
-                                       options=options, distributed_option=distributed_option)
+        if distributed_option.distributed and isinstance(model, torch.nn.parallel.DistributedDataParallel):
+            model = cls._ddp_for_trainable_set(model, core, before, options, distributed_option, epoch)
+        elif distributed_option.distributed and trainable_signature(core) != before:
+            logging.warning("the trainable set changed inside a distributed run that does not use "
+                            "DistributedDataParallel (%s): its gradients may not be reduced", type(model).__name__)
+        if distributed_option.distributed:
+            model = _GatherableOutputs(model)
+        result = super().train_one_epoch(model=model, iterator=iterator, optimizers=optimizers, schedulers=schedulers,
+                                         scaler=scaler, reporter=reporter, summary_writer=summary_writer,
+                                         options=options, distributed_option=distributed_option)
+        if distributed_option.distributed:
+            check_replicas_in_sync(core, epoch)
+        return result
+
+    @classmethod
+    def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
+        if distributed_option.distributed:
+            model = _GatherableOutputs(model)
+        return super().validate_one_epoch(model=model, iterator=iterator, reporter=reporter, options=options,
+                                          distributed_option=distributed_option)
+
+    @classmethod
+    def _ddp_for_trainable_set(cls, outer, core, built_with, options, distributed_option, epoch):
+        """The DDP wrapper that reduces exactly the current trainable set (rebuilt when it changed).
+
+        ``outer`` is ESPnet's wrapper, built before the first epoch of this run; nothing changes the
+        trainable set between its construction and the first call here, so ``built_with`` (the set before
+        this epoch's schedule was applied) is its set on the first call. The current wrapper is kept on
+        ``outer`` between epochs. ESPnet's wrapper still serves validation (forward only, no gradients).
+        """
+        state = outer.__dict__.get("_part_ddp")
+        built_with, wrapper = state if state is not None else (built_with, outer)
+        now = trainable_signature(core)
+        if now != built_with:
+            logging.info("epoch %d: the trainable set changed (%d -> %d parameter tensors); rebuilding the "
+                         "DistributedDataParallel wrapper so that it reduces the new set", epoch, len(built_with),
+                         len(now))
+            wrapper = _wrap_ddp(core, options, distributed_option)
+            built_with = now
+        outer.__dict__["_part_ddp"] = (built_with, wrapper)
+        return wrapper

@@ -109,7 +109,8 @@ def adjectives_for(noun_id: str) -> Tuple[str, ...]:
     """The adjectives that can describe a noun (colours by ``Noun.colours``, qualities by category)."""
     noun = NOUNS[noun_id]
     colours = {"all": COLOURS, "animal": ANIMAL_COLOURS, "none": ()}[noun.colours]
-    return colours + tuple(a.id for a in QUALITIES.values() if noun.category in a.categories or noun.id in a.categories)
+    return colours + tuple(a.id for a in QUALITIES.values()
+                           if noun.category in a.categories or noun.id in a.categories)
 
 
 def comparatives_for(category: str) -> Tuple[str, ...]:
@@ -199,8 +200,8 @@ REFERENCES: Dict[str, Tuple[str, ...]] = {  # furniture (or door/window) -> prep
 }
 PREPOSITIONS = ("on", "under", "next_to", "behind")
 # Things that can lie on/under/next to furniture and be looked for ("where is the ...?").
-MOVABLE = nouns_in("pet", "food", "readable", "object", "kitchen", "clothing")
-MOVABLE = tuple(n for n in MOVABLE if n not in ("fish", "computer"))
+MOVABLE = tuple(n for n in nouns_in("pet", "food", "readable", "object", "kitchen", "clothing")
+                if n not in ("fish", "computer"))
 
 CITIES = ("berlin", "paris", "madrid", "tokyo", "beijing", "london", "rome")
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

@@ -11,8 +11,8 @@ The slices, in stream order (so the test set of a size is the same for every ``-
 ====================  ===========================================================================
 ``test``, ``dev``     held out; every tuple spoken in every language (like FLEURS)
 ``lm_dev``            held out from the text LLM's training (``data/lm_text/dev.jsonl``)
-``lm_train``          ``data/lm_text/train.jsonl``; its first ``train x len(langs)`` tuples are
-                      spoken, a different slice per language (``speech_train``)
+``lm_train``          ``data/lm_text/train.jsonl``; its first ``train x 6`` tuples are spoken,
+                      a different slice per language (``speech_train``)
 ====================  ===========================================================================
 
 Python's ``random.Random`` with an integer seed is the same on every platform and version 3.2+, so
@@ -155,8 +155,10 @@ def build_corpus(seed: int, langs: Sequence[str], size: SizeSpec, progress: bool
     for name in ("train", "dev", "test", "lm_train", "lm_dev"):
         if getattr(size, name) < 0:
             raise CorpusError(f"negative size for {name}")
-    # The spoken training tuples are part of the text corpus: it needs at least that many.
-    n_lm_train = max(size.lm_train, size.train * len(langs))
+    # The spoken training tuples are part of the text corpus: it needs at least that many. Each
+    # language speaks its own slice, placed by its position among all supported languages, so what one
+    # language's training set holds does not depend on the other languages asked for.
+    n_lm_train = max(size.lm_train, size.train * len(SUPPORTED_LANGS))
     from tqdm import tqdm
 
     with tqdm(total=size.test + size.dev + size.lm_dev + n_lm_train, desc="sentences", unit="tuple",
@@ -166,7 +168,8 @@ def build_corpus(seed: int, langs: Sequence[str], size: SizeSpec, progress: bool
         dev = _take(stream, size.dev, "dev", len(test), bar)
         lm_dev = _take(stream, size.lm_dev, "lm_dev", len(test) + len(dev), bar)
         lm_train = _take(stream, n_lm_train, "training", len(test) + len(dev) + len(lm_dev), bar)
-    speech_train = {lang: lm_train[i * size.train:(i + 1) * size.train] for i, lang in enumerate(langs)}
+    slot = {lang: i for i, lang in enumerate(SUPPORTED_LANGS)}
+    speech_train = {lang: lm_train[slot[lang] * size.train:(slot[lang] + 1) * size.train] for lang in langs}
     corpus = Corpus(seed, langs, test, dev, lm_dev, lm_train, speech_train)
     check_disjoint(corpus)
     return corpus

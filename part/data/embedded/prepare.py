@@ -97,6 +97,8 @@ def plan(corpus: Corpus) -> Dict[str, List[Utterance]]:
 
 def write_data_dir(data_dir: Path, utts: List[Utterance], corpus: Corpus, seconds: Dict[str, float]) -> None:
     """The Kaldi files of one split (see the module doc for ``text.<tgt>``)."""
+    for leftover in data_dir.glob(".*.tmp"):  # from an interrupted run
+        leftover.unlink()
     by_id = {t.id: t for tuples in (corpus.test, corpus.dev, corpus.lm_train) for t in tuples}
     write_atomic(data_dir / "wav.scp", (f"{u.utt} {u.wav}" for u in utts))
     write_atomic(data_dir / "text", (f"{u.utt} {u.text}" for u in utts))
@@ -114,17 +116,18 @@ def write_data_dir(data_dir: Path, utts: List[Utterance], corpus: Corpus, second
     for lang in corpus.langs:
         if lang != "en" and english:
             targets[lang] = english
+    targets = {tgt: subset for tgt, subset in targets.items() if subset}
     for tgt, subset in targets.items():
-        if subset:
-            write_atomic(data_dir / f"text.{tgt}", (f"{u.utt} {by_id[u.tuple_id].text(tgt)}" for u in subset))
+        write_atomic(data_dir / f"text.{tgt}", (f"{u.utt} {by_id[u.tuple_id].text(tgt)}" for u in subset))
     for old in data_dir.glob("text.*"):  # references of languages no longer asked for
-        if old.name[len("text."):] not in targets or not targets[old.name[len("text."):]]:
+        if old.name[len("text."):] not in targets:
             old.unlink()
 
 
 def write_lm_text(lm_dir: Path, corpus: Corpus) -> None:
     for name, tuples in (("train", corpus.lm_train), ("dev", corpus.lm_dev)):
-        write_atomic(lm_dir / f"{name}.jsonl", (json.dumps(t.as_json(corpus.langs), ensure_ascii=False) for t in tuples))
+        write_atomic(lm_dir / f"{name}.jsonl",
+                     (json.dumps(t.as_json(corpus.langs), ensure_ascii=False) for t in tuples))
 
 
 def remove_stale_wavs(out: Path, planned: Dict[str, List[Utterance]]) -> int:
@@ -195,13 +198,9 @@ def prepare(out: Path, size: str = "default", langs: Sequence[str] = SUPPORTED_L
     removed = remove_stale_wavs(out, planned)
     if removed:
         logger.info(f"removed {removed} WAV files of an earlier corpus")
-    seconds: Dict[str, float] = {}
-    skipped = 0
     synth_start = time.time()
-    for split in SPLITS:
-        secs, n_skipped = synthesise(planned[split], out, nj=nj, desc=f"speech {split}", progress=progress)
-        seconds.update(secs)
-        skipped += n_skipped
+    seconds, kept = synthesise([u for split in SPLITS for u in planned[split]], out, nj=nj, desc="speech",
+                               progress=progress)
     synth_wall = time.time() - synth_start
 
     for split in SPLITS:
@@ -211,10 +210,11 @@ def prepare(out: Path, size: str = "default", langs: Sequence[str] = SUPPORTED_L
                                   for split in SPLITS for u in planned[split]))
 
     summary = summarise(corpus, planned, seconds)
-    summary.update(skipped_stage=False, skipped_wavs=skipped, made_wavs=sum(map(len, planned.values())) - skipped,
-                   synthesis_wall_s=round(synth_wall, 2), wall_s=round(time.time() - start, 2), nj=nj)
-    made_seconds = sum(seconds[u.utt] for utts in planned.values() for u in utts)
-    summary["realtime_factor"] = round(made_seconds / synth_wall, 1) if synth_wall > 0 and not skipped else None
+    made_seconds = sum(s for utt, s in seconds.items() if utt not in kept)
+    summary.update(skipped_stage=False, skipped_wavs=len(kept), made_wavs=len(seconds) - len(kept),
+                   synthesis_wall_s=round(synth_wall, 2), wall_s=round(time.time() - start, 2), nj=nj,
+                   made_audio_s=round(made_seconds, 1),
+                   realtime_factor=round(made_seconds / synth_wall, 1) if synth_wall > 0 and made_seconds else None)
     write_atomic(out / MARKER, [json.dumps({"options": options, "summary": summary}, ensure_ascii=False, indent=1)])
     return summary
 
@@ -229,7 +229,7 @@ def summarise(corpus: Corpus, planned: Dict[str, List[Utterance]], seconds: Dict
             row["hours"] += seconds[u.utt] / 3600
             row["speakers"].add(u.spk)
         table[split] = {lang: {"utts": r["utts"], "hours": round(r["hours"], 3), "speakers": len(r["speakers"])}
-                        for lang, r in per_lang.items()}
+                        for lang, r in sorted(per_lang.items(), key=lambda kv: corpus.langs.index(kv[0]))}
     return {"sets": table, "lm_text": {"train": len(corpus.lm_train), "dev": len(corpus.lm_dev)},
             "audio_hours": round(sum(seconds.values()) / 3600, 3)}
 
@@ -242,9 +242,10 @@ def format_summary(summary: dict) -> str:
         lines.append(f"  {split:5s}: {cells}")
     lm = summary["lm_text"]
     lines.append(f"  lm_text: train {lm['train']} tuples, dev {lm['dev']} tuples")
+    speed = f", {summary['realtime_factor']}x real time" if summary["realtime_factor"] else ""
     lines.append(f"  audio: {summary['audio_hours']:.2f} h; {summary['made_wavs']} WAVs made, "
                  f"{summary['skipped_wavs']} kept; synthesis {summary['synthesis_wall_s']:.1f} s on {summary['nj']} "
-                 f"jobs, stage {summary['wall_s']:.1f} s")
+                 f"jobs{speed}; stage {summary['wall_s']:.1f} s")
     return "\n".join(lines)
 
 
@@ -282,6 +283,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (CorpusError, SynthesisError) as err:
         logger.error(str(err))
         return 1
+    except KeyboardInterrupt:
+        logger.error("interrupted; a re-run continues where this one stopped")
+        return 130
     if not summary["skipped_stage"]:
         logger.info("embedded corpus done:\n" + format_summary(summary))
     return 0

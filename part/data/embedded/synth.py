@@ -29,7 +29,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, List, Tuple
+from typing import Dict, Iterable, List, Set, Tuple
 
 import numpy as np
 
@@ -245,31 +245,38 @@ def synthesise_one(job: Tuple[Utterance, str]) -> Tuple[str, float, bool]:
 
 
 def synthesise(utterances: Iterable[Utterance], root: Path, nj: int = 2, desc: str = "synthesis",
-               progress: bool = True) -> Tuple[dict, int]:
-    """Synthesise every utterance with ``nj`` processes. Returns ({utt: seconds}, number skipped)."""
+               progress: bool = True) -> Tuple[Dict[str, float], Set[str]]:
+    """Synthesise every utterance with ``nj`` processes (WAVs that are already valid are kept).
+
+    Returns ``({utt: seconds of audio}, {utts whose existing WAV was kept})``.
+    """
     from tqdm import tqdm
 
     jobs = [(u, str(root)) for u in utterances]
-    seconds, skipped = {}, 0
+    seconds: Dict[str, float] = {}
+    skipped: Set[str] = set()
     bar = tqdm(total=len(jobs), desc=desc, unit="utt", disable=not progress, dynamic_ncols=True)
+    pool = None
     try:
         if nj <= 1 or len(jobs) <= 1:
             results = map(synthesise_one, jobs)
-            pool = None
         else:
             import multiprocessing
+
+            import scipy.signal  # noqa: F401 - imported once here, before the workers fork
 
             pool = multiprocessing.get_context("fork").Pool(min(nj, len(jobs)))
             results = pool.imap_unordered(synthesise_one, jobs, chunksize=8)
         for utt, secs, was_skipped in results:
             seconds[utt] = secs
-            skipped += was_skipped
+            if was_skipped:
+                skipped.add(utt)
             bar.update(1)
         if pool is not None:
             pool.close()
             pool.join()
     except BaseException:
-        if "pool" in locals() and pool is not None:
+        if pool is not None:
             pool.terminate()
         raise
     finally:

@@ -11,7 +11,7 @@ read わ, the measure word 只 zhi1).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,7 @@ class Sentence:
 
     lang: str
     text: str
-    segments: tuple = ()
-
-    def say(self, reader: Optional[Callable[["Sentence"], str]] = None) -> str:
-        """What espeak-ng is given (see :func:`part.data.embedded.synth.speakable`)."""
-        return reader(self) if reader else self.text
+    segments: Tuple[W, ...] = ()  # empty for alphabetic languages (what is written is what is read)
 
 
 def capitalise(text: str) -> str:

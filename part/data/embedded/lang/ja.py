@@ -9,7 +9,7 @@ Every segment with kanji carries its reading ("公園|こうえん"); particles 
 from __future__ import annotations
 
 from part.data.embedded import concepts as C
-from part.data.embedded.lang.base import Realiser, W, segs, w
+from part.data.embedded.lang.base import Realiser, W, segs
 
 # Counters: the readings of 1..10 (sound changes included); 11-19 are じゅう + the reading of 1-9 and
 # 20 is に + the reading of 10 (exceptions below).

@@ -27,7 +27,7 @@ NOUNS = {  # id -> (word, measure word); mass nouns have none
     "bag": ("包", "个"), "umbrella": ("伞", "把"), "ball": ("球", "个"), "box": ("盒子", "个"), "cup": ("杯子", "个"),
     "bottle": ("瓶子", "个"), "pencil": ("铅笔", "支"), "lamp": ("灯", "盏"), "computer": ("电脑", "台"),
     "clock": ("钟", "个"), "photo": ("照片", "张"), "ticket": ("票", "张"), "plate": ("盘子", "个"),
-    "shirt": ("衬衫", "件"), "hat": ("帽子", "顶"), "jacket": ("夹克", "件"), "dress": ("连衣裙", "条"),
+    "shirt": ("衬衫", "件"), "hat": ("帽子", "顶"), "jacket": ("夹克|jia1 ke4", "件"), "dress": ("连衣裙", "条"),
     "car": ("汽车", "辆"), "bicycle": ("自行车", "辆"), "bus": ("公共汽车", "辆"), "boat": ("船", "条"),
     "table": ("桌子", "张"), "chair": ("椅子", "把"), "bed": ("床", "张"), "sofa": ("沙发", "张"),
     "door": ("门", None), "window": ("窗户", None),
@@ -39,10 +39,10 @@ ADJECTIVES = {  # id -> (attributive, predicative)
     "yellow": ("黄色的", "是黄色的"), "white": ("白色的", "是白色的"), "black": ("黑色的", "是黑色的"),
     "brown": ("棕色的", "是棕色的"),
     "big": ("大", "很大"), "small": ("小", "很小"), "new": ("新", "是新的"), "old": ("旧", "很旧"),
-    "beautiful": ("漂亮的", "很漂亮"), "cheap": ("便宜的", "很便宜"), "expensive": ("很贵的", "很贵"),
+    "beautiful": ("漂亮的", "很漂亮"), "cheap": ("便宜的|pian2 yi5 de5", "很便宜|hen3 pian2 yi5"), "expensive": ("很贵的", "很贵"),
     "heavy": ("很重的", "很重"),
 }
-COMPARATIVES = {"big": "大", "small": "小", "heavy": "重", "expensive": "贵", "cheap": "便宜", "old": "旧",
+COMPARATIVES = {"big": "大", "small": "小", "heavy": "重", "expensive": "贵", "cheap": "便宜|pian2 yi5", "old": "旧",
                 "new": "新"}
 DIGITS = dict(zip(range(1, 11), "一二三四五六七八九十"))
 DIGIT_PINYIN = dict(zip(range(1, 11), "yi1 er4 san1 si4 wu3 liu4 qi1 ba1 jiu3 shi2".split()))

@@ -1,0 +1,69 @@
+"""Collect every ``scores.json`` below an experiment dir into a Markdown report (RESULTS.md).
+
+Usage::
+
+    python -m part.bin.make_results --exp_dir exp --out RESULTS.md [--title "PART on FLEURS"]
+
+Decode dirs are found anywhere below ``--exp_dir`` (``exp/<method>/<stage>/decode_<set>_<task>/``,
+optionally under a seed level such as ``exp/seed1/<method>/...``; see part/scoring/results.py for how
+method, stage, seed, set and task are read from the path and ``decode_info.json``). The report has:
+
+- a comparison table per test set and task (rows: languages or directions and their average,
+  columns: method/stage; mean ± standard deviation over seeds when there are several),
+- per run, a table per language (Snt, Wrd, Corr, Sub, Del, Ins, Err, S.Err as sclite reports them, and
+  the WER/CER) or per direction (BLEU, chrF, tokenizer, sacrebleu signatures), with the average,
+- the environment (python, torch, transformers... versions, platform) and the git revision,
+- the command that regenerates it.
+
+The comparison table is also printed on stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exp_dir", required=True, help="experiment dir searched for scores.json files")
+    parser.add_argument("--out", default="RESULTS.md", help="Markdown file to write (default: %(default)s)")
+    parser.add_argument("--title", default=None, help="report title (default: 'Results: <exp_dir>')")
+    parser.add_argument("--produced_by", default="",
+                        help="the command that produced the experiments (e.g. ./run_all.sh ...), shown in the report")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (make_results) %(levelname)s: %(message)s")
+    from part.scoring.results import build_report, comparison_table, regenerate_command
+
+    exp_dir = Path(args.exp_dir)
+    if not exp_dir.is_dir():
+        logging.error("--exp_dir %s is not a directory", exp_dir)
+        return 1
+    title = args.title if args.title is not None else f"Results: {args.exp_dir}"
+    try:
+        command = regenerate_command(args.exp_dir, args.out, args.title)
+        if args.produced_by:
+            command = f"# the experiments were produced by (from the repository root):\n{args.produced_by}\n" \
+                      f"# and this report by (from the recipe dir):\n{command}"
+        report = build_report(exp_dir, title=title, command=command)
+        table = comparison_table(exp_dir)
+    except ValueError as e:
+        logging.error("%s", e)
+        return 1
+    out = Path(args.out)
+    if out.parent != Path("."):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report, encoding="utf-8")
+    print(table, end="")
+    logging.info("wrote %s", out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

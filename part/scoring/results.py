@@ -1,0 +1,364 @@
+"""RESULTS.md: every ``scores.json`` below an experiment dir, as per-language tables, averages and a
+side-by-side comparison of methods (``python -m part.bin.make_results``).
+
+Where a run comes from is read from its decode dir's path relative to the experiment dir, e.g.::
+
+    exp/part/stage3/decode_test_asr/          method part, stage stage3, set test, task asr
+    exp/seed2/baseline/stage2/decode_dev_s2tt/ + seed seed2
+    exp/part_seed3/stage3/decode_test_asr/     method part, seed seed3 (a recipe's --exp_tag _seed3)
+
+A path component ``seed<N>`` (or a ``_seed<N>``/``-seed<N>`` suffix) is the seed; the component just
+above the decode dir is the stage and the ones above it the method (with a single component above
+the decode dir, it is the method and the stage is empty). ``decode_<set>_<task>`` gives set and
+task. A ``decode_info.json`` in the decode dir may override any of ``method``, ``stage``, ``seed``,
+``set``, ``task`` (part_inference writes ``set``).
+
+Averages are the paper's: the mean error rate over the languages of a run (WER and CER languages
+alike), the mean BLEU (and chrF) over its directions. With several seeds of a method/stage, the
+comparison table shows mean ± sample standard deviation over the seeds.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import math
+import platform
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+TASK_NAMES = {"asr": "ASR", "s2tt": "speech translation (S2TT)", "mt": "text translation (MT)"}
+_SEED_DIR = re.compile(r"^seed[_-]?\d+$", re.I)
+_SEED_SUFFIX = re.compile(r"^(?P<base>.+?)[_-](?P<seed>seed[_-]?\d+)$", re.I)
+_DECODE_DIR = re.compile(r"^decode_(?P<set>.+)_(?P<task>asr|s2tt|mt)$")
+ENV_PACKAGES = ("torch", "transformers", "peft", "espnet", "sacrebleu", "whisper-normalizer")
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Run:
+    """The scores of one decode dir."""
+
+    method: str
+    stage: str
+    seed: str
+    set: str
+    task: str
+    path: Path
+    records: List[dict] = field(default_factory=list)
+
+    @property
+    def system(self) -> str:
+        """The column label of the comparison table: ``method/stage``."""
+        return f"{self.method}/{self.stage}" if self.stage else self.method
+
+    def by_group(self) -> Dict[str, dict]:
+        return {group_name(r): r for r in self.records}
+
+
+def group_name(record: dict) -> str:
+    """``en`` for a language, ``en-de`` for a direction."""
+    return record["src"] if record["task"] == "asr" else f"{record['src']}-{record['tgt']}"
+
+
+def describe_decode_dir(exp_dir: Path, decode_dir: Path) -> Dict[str, str]:
+    """method, stage, seed, set and task of a decode dir (module doc)."""
+    parts = list(decode_dir.relative_to(exp_dir).parts)
+    name = parts.pop() if parts else decode_dir.name
+    seed = ""
+    kept = []
+    for part in parts:
+        if _SEED_DIR.match(part):
+            seed = part
+            continue
+        m = _SEED_SUFFIX.match(part)
+        if m:
+            seed, part = m.group("seed"), m.group("base")
+        kept.append(part)
+    if len(kept) >= 2:
+        method, stage = "/".join(kept[:-1]), kept[-1]
+    else:
+        method, stage = (kept[0] if kept else exp_dir.name), ""
+    m = _DECODE_DIR.match(name)
+    info = {"method": method, "stage": stage, "seed": seed,
+            "set": m.group("set") if m else name, "task": m.group("task") if m else ""}
+    info_file = decode_dir / "decode_info.json"
+    if info_file.is_file():
+        try:
+            extra = json.loads(info_file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{info_file}: not valid JSON ({e})") from None
+        for key in info:
+            if isinstance(extra.get(key), (str, int)) and str(extra[key]):
+                info[key] = str(extra[key])
+    if not info["task"] and (decode_dir / "task").is_file():
+        info["task"] = (decode_dir / "task").read_text(encoding="utf-8").strip()
+    return info
+
+
+def find_runs(exp_dir: Path) -> List[Run]:
+    """Every decode dir with a ``scores.json`` below ``exp_dir``."""
+    exp_dir = Path(exp_dir)
+    runs = []
+    for scores in sorted(exp_dir.rglob("scores.json")):
+        try:
+            records = json.loads(scores.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            logger.warning("%s: not valid JSON (%s); skipped", scores, e)
+            continue
+        if not isinstance(records, list) or not all(isinstance(r, dict) and {"task", "src", "tgt", "metric", "value"}
+                                                    <= set(r) for r in records):
+            logger.warning("%s: not a list of part_score records; skipped", scores)
+            continue
+        info = describe_decode_dir(exp_dir, scores.parent)
+        if not info["task"] and records:
+            info["task"] = records[0]["task"]
+        runs.append(Run(path=scores.parent, records=records, **info))
+    return runs
+
+
+# ------------------------------------------------------------------------------------------------
+# numbers
+# ------------------------------------------------------------------------------------------------
+def mean_std(values: Sequence[float]) -> Tuple[float, Optional[float]]:
+    """Mean and sample standard deviation (None for a single value)."""
+    m = sum(values) / len(values)
+    if len(values) < 2:
+        return m, None
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def fmt_mean_std(values: Sequence[Optional[float]], digits: int = 2) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    m, s = mean_std(values)
+    return f"{m:.{digits}f}" if s is None else f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def run_average(run: Run, key: str = "value") -> Optional[float]:
+    """The paper's average of a run: the mean of ``key`` over its languages/directions."""
+    values = [r.get(key) for r in run.records]
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _natural_key(text: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+def _pct(num: int, den: int) -> str:
+    return f"{100.0 * num / den:.1f}" if den else "–"
+
+
+# ------------------------------------------------------------------------------------------------
+# tables
+# ------------------------------------------------------------------------------------------------
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], align: str = "") -> List[str]:
+    """Markdown table lines; ``align`` is one letter per column (l/r), right by default after the 1st."""
+    align = align or "l" + "r" * (len(header) - 1)
+    marks = [":---" if a == "l" else "---:" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(marks) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def text_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> List[str]:
+    """Plain-text table lines with aligned columns (first column left, others right)."""
+    rows = [list(header)] + [list(r) for r in rows]
+    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    out = []
+    for i, r in enumerate(rows):
+        out.append("  ".join(r[c].ljust(widths[c]) if c == 0 else r[c].rjust(widths[c])
+                             for c in range(len(header))).rstrip())
+        if i == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return out
+
+
+def detail_rows(run: Run) -> Tuple[List[str], List[List[str]]]:
+    """Header and rows of a run's per-language (or per-direction) table, average row last."""
+    if run.task == "asr":
+        header = ["Language", "Metric", "Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err", "Value"]
+        rows = []
+        for r in sorted(run.records, key=group_name):
+            c = r["counts"]
+            value = "–" if r["value"] is None else f"{r['value']:.2f}"
+            rows.append([group_name(r), r["metric"], str(c["Snt"]), str(c["Wrd"])]
+                        + [_pct(c[k], c["Wrd"]) for k in ("Corr", "Sub", "Del", "Ins", "Err")]
+                        + [_pct(c["S.Err"], c["Snt"]), value])
+        avg = run_average(run)
+        rows.append(["**Average**", "mean", str(sum(r["counts"]["Snt"] for r in run.records)),
+                     str(sum(r["counts"]["Wrd"] for r in run.records))] + [""] * 6
+                    + ["–" if avg is None else f"**{avg:.2f}**"])
+        return header, rows
+    header = ["Direction", "Snt", "BLEU", "chrF", "Tokenizer"]
+    rows = [[group_name(r), str(r["counts"]["Snt"]), f"{r['bleu']:.2f}", f"{r['chrf']:.2f}", r.get("tokenize", "")]
+            for r in sorted(run.records, key=group_name)]
+    b, c = run_average(run, "bleu"), run_average(run, "chrf")
+    rows.append(["**Average**", str(sum(r["counts"]["Snt"] for r in run.records)),
+                 "–" if b is None else f"**{b:.2f}**", "–" if c is None else f"**{c:.2f}**", ""])
+    return header, rows
+
+
+def comparison(runs: Sequence[Run], set_name: str, task: str, key: str = "value"
+               ) -> Tuple[List[str], List[List[str]], int]:
+    """Header, rows and the number of seeds (max) of the side-by-side table of one set and task:
+    rows = languages/directions + average, columns = method/stage, cells = mean ± std over seeds of
+    the record field ``key`` (``value``: WER/CER or BLEU; ``chrf`` for translation)."""
+    selected = [r for r in runs if r.set == set_name and r.task == task]
+    systems = sorted({r.system for r in selected}, key=_natural_key)
+    groups = sorted({group_name(rec) for r in selected for rec in r.records})
+    by_system: Dict[str, List[Run]] = {s: [r for r in selected if r.system == s] for s in systems}
+    metric_of = {}
+    for r in selected:
+        for rec in r.records:
+            metric_of[group_name(rec)] = rec["metric"] if key == "value" else "chrF"
+    rows = []
+    for g in groups:
+        cells = [fmt_mean_std([run.by_group()[g].get(key) for run in by_system[s] if g in run.by_group()])
+                 for s in systems]
+        rows.append([f"{g} ({metric_of[g]})"] + cells)
+    label = "Average (error rate)" if task == "asr" else f"Average ({'BLEU' if key == 'value' else 'chrF'})"
+    rows.append([f"**{label}**"] + [fmt_mean_std([run_average(run, key) for run in by_system[s]])
+                                    for s in systems])
+    seeds = max((len(v) for v in by_system.values()), default=0)
+    return ["Language" if task == "asr" else "Direction"] + systems, rows, seeds
+
+
+def comparison_table(exp_dir, style: str = "text") -> str:
+    """The side-by-side comparison of every set and task below ``exp_dir`` as text (``style="text"``,
+    for a terminal) or Markdown (``style="markdown"``). Returns "" when nothing was scored."""
+    runs = find_runs(Path(exp_dir))
+    out: List[str] = []
+    for set_name, task in sorted({(r.set, r.task) for r in runs}):
+        for key in ("value",) if task == "asr" else ("value", "chrf"):
+            header, rows, seeds = comparison(runs, set_name, task, key)
+            unit = "WER/CER %, lower is better" if task == "asr" else (
+                f"{'BLEU' if key == 'value' else 'chrF'}, higher is better")
+            title = f"{set_name} / {TASK_NAMES.get(task, task)} ({unit}" + (
+                f"; mean ± std over up to {seeds} seeds)" if seeds > 1 else ")")
+            if style == "markdown":
+                out += [f"### {title}", ""] + markdown_table(header, rows) + [""]
+            else:
+                out += [title] + text_table(header, [[c.replace("**", "") for c in row] for row in rows]) + [""]
+    return "\n".join(out).rstrip("\n") + ("\n" if out else "")
+
+
+# ------------------------------------------------------------------------------------------------
+# environment
+# ------------------------------------------------------------------------------------------------
+def git_revision(path: Path) -> Optional[str]:
+    """The commit checked out in the git work tree containing ``path`` ("<sha> (<branch>)"), read from
+    the ``.git`` files directly (no git command); None outside a work tree."""
+    path = Path(path).resolve()
+    for d in (path, *path.parents):
+        dot_git = d / ".git"
+        if dot_git.is_dir():
+            git_dir = dot_git
+        elif dot_git.is_file():
+            text = dot_git.read_text(encoding="utf-8").strip()
+            if not text.startswith("gitdir:"):
+                return None
+            git_dir = (d / text.split(":", 1)[1].strip()).resolve()
+        else:
+            continue
+        common = git_dir
+        if (git_dir / "commondir").is_file():
+            common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+        try:
+            head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        if not head.startswith("ref:"):
+            return head  # detached HEAD
+        ref = head.split(":", 1)[1].strip()
+        branch = ref.rsplit("/", 1)[-1] if ref.startswith("refs/heads/") else ref
+        for base in (git_dir, common):
+            if (base / ref).is_file():
+                return f"{(base / ref).read_text(encoding='utf-8').strip()} ({branch})"
+        packed = common / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text(encoding="utf-8").splitlines():
+                fields = line.split()
+                if len(fields) == 2 and fields[1] == ref:
+                    return f"{fields[0]} ({branch})"
+        return f"unborn branch ({branch})"
+    return None
+
+
+def environment() -> Dict[str, str]:
+    """Python, platform and the versions of the packages that shape the results."""
+    env = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in ENV_PACKAGES:
+        try:
+            env[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            env[name] = "not installed"
+    return env
+
+
+# ------------------------------------------------------------------------------------------------
+# the report
+# ------------------------------------------------------------------------------------------------
+def build_report(exp_dir: Path, title: str = "Results", command: str = "") -> str:
+    """The Markdown text of RESULTS.md for every scored decode dir below ``exp_dir``."""
+    exp_dir = Path(exp_dir)
+    runs = find_runs(exp_dir)
+    out = [f"# {title}", ""]
+    if command:
+        out += ["Generated by the command below (run it from the same directory to regenerate this file):", "",
+                "```sh", command, "```", ""]
+    if not runs:
+        out += [f"No `scores.json` found below `{exp_dir}`: run the scoring stage (part_score) first.", ""]
+    normalizer_impls: Dict[str, set] = {}
+    for run in runs:
+        for r in run.records:
+            if r["metric"] in ("WER", "CER"):
+                normalizer_impls.setdefault(r.get("normalizer", "?"), set()).add(r.get("normalizer_detail", "?"))
+    normalizers = [f"`{name}` ({', '.join(sorted(impls))})" for name, impls in sorted(normalizer_impls.items())]
+    scorers = sorted({r.get("scorer", "?") for run in runs for r in run.records})
+    if runs:
+        out += [f"{len(runs)} scored decode dirs below `{exp_dir}`. "
+                "WER/CER in %, lower is better (CER for zh, ja, ko, yue, th); BLEU and chrF (sacrebleu), "
+                "higher is better.", ""]
+        if normalizers:
+            out += ["WER/CER normaliser (reference and hypothesis alike): " + "; ".join(normalizers) + ".", ""]
+        out += ["Scorers: " + ", ".join(scorers) + ". Averages: mean over the languages (directions) "
+                "each system was scored on; ± is the sample standard deviation over seeds.", ""]
+        out += ["## Comparison", "", comparison_table(exp_dir, style="markdown").rstrip("\n"), ""]
+        out += ["## Details", ""]
+        for set_name, task in sorted({(r.set, r.task) for r in runs}):
+            for run in sorted((r for r in runs if r.set == set_name and r.task == task),
+                              key=lambda r: (_natural_key(r.system), _natural_key(r.seed))):
+                seed = f", {run.seed}" if run.seed else ""
+                out += [f"### {set_name} / {TASK_NAMES.get(task, task)}: {run.system}{seed}", "",
+                        f"`{run.path}`", ""]
+                header, rows = detail_rows(run)
+                out += markdown_table(header, rows, "ll" + "r" * (len(header) - 2) if task == "asr" else "lrrrl")
+                if task != "asr":
+                    signatures = sorted({r.get("signature", "") for r in run.records})
+                    out += ["", "BLEU signature(s): " + "; ".join(f"`{s}`" for s in signatures),
+                            "", "chrF signature: " + "; ".join(
+                                f"`{s}`" for s in sorted({r.get("chrf_signature", "") for r in run.records}))]
+                missing = sum(r.get("missing_hyp", 0) for r in run.records)
+                if missing:
+                    out += ["", f"{missing} reference(s) had no hypothesis and were scored as empty."]
+                out.append("")
+    env = environment()
+    rev = git_revision(Path(__file__).parent) or git_revision(exp_dir) or "unknown (not a git work tree)"
+    out += ["## Environment", ""]
+    out += [f"- {k}: {v}" for k, v in env.items()]
+    out += [f"- git revision: {rev}", ""]
+    return "\n".join(out) + "\n"
+
+
+def regenerate_command(exp_dir: str, out: str, title: Optional[str]) -> str:
+    """The shell command that writes the same report again."""
+    cmd = ["python", "-m", "part.bin.make_results", "--exp_dir", exp_dir, "--out", out]
+    if title is not None:
+        cmd += ["--title", title]
+    return " ".join(shlex.quote(c) for c in cmd)

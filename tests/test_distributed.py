@@ -1,0 +1,137 @@
+"""Data-parallel training on CPU through ESPnet's own machinery: two processes (gloo, ``--ngpu 0``,
+``--dist_world_size 2 --dist_rank R --multiprocessing_distributed false``, ``file://`` rendezvous) with
+half the global batch each train the same model as one process with the whole batch.
+
+ESPnet's ``--batch_size`` is the global batch: each rank takes ``batch[rank::world_size]``. The loss is
+a mean over target tokens per batch, and ESPnet averages the ranks' losses weighted by their example
+counts; with targets of equal token length both are the same mean, so the two runs agree to rounding.
+The schedule switches the encoder on in epoch 2: the trainer must rebuild the DDP wrapper, otherwise
+the encoder's gradients would not be averaged across ranks (and its replica check would stop the run).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers_tiny import REPO, make_task_dir, make_tiny_llm, part_train_args
+
+ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+           NLTK_DATA=str(REPO / "tools" / "nltk_data"), PYTHONPATH=str(REPO))
+CONFIG = """\
+max_epoch: 2
+batch_size: 4
+optim: adam
+optim_conf:
+    lr: 0.02
+schedule_conf:
+    trainable:
+        1: [adapter]
+        2: [adapter, encoder]
+"""
+WORDS_PER_TARGET = 4
+
+
+def equal_length_targets(task_dir: Path, llm_dir: Path, seed: int) -> None:
+    """Rewrite the targets as WORDS_PER_TARGET single-token words each: every example then has the same
+    number of target tokens, and a mean over tokens is a mean over examples."""
+    from part.model.llm import load_tokenizer
+
+    from helpers_tiny import SENTENCES
+
+    tok = load_tokenizer(str(llm_dir))
+    words = sorted({w for row in SENTENCES for lang in ("en", "de") for w in row[lang].split()
+                    if len(tok.encode(w, add_special_tokens=False)) == 1})
+    assert len(words) >= WORDS_PER_TARGET
+    rng = np.random.default_rng(seed)
+    lines = []
+    for line in (task_dir / "text").read_text(encoding="utf-8").splitlines():
+        key = line.split(" ", 1)[0]
+        target = " ".join(rng.choice(words, WORDS_PER_TARGET, replace=False))
+        assert len(tok.encode(target, add_special_tokens=False)) == WORDS_PER_TARGET
+        lines.append(f"{key} {target}\n")
+    (task_dir / "text").write_text("".join(lines), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("distributed")
+    llm = make_tiny_llm(root / "llm", num_layers=1)
+    train = make_task_dir(root / "train", num_utts=8)
+    valid = make_task_dir(root / "valid", num_utts=2, seed=1)
+    equal_length_targets(train, llm, 0)
+    equal_length_targets(valid, llm, 1)
+    config = root / "stage.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    return dict(root=root, llm=llm, train=train, valid=valid, config=config)
+
+
+def stage_args(setup, out: Path):
+    args = part_train_args(setup["train"], setup["valid"], setup["llm"], out)
+    args = [a.replace("num_blocks=2", "num_blocks=1") for a in args]
+    for option in ("--batch_size", "--optim", "--optim_conf"):  # from the config instead
+        i = args.index(option)
+        del args[i:i + 2]
+    return ["--config", str(setup["config"])] + args + ["--resume", "true"]
+
+
+def run_stage_cmd(out: Path, args):
+    return [sys.executable, "-m", "part.bin.run_stage", "--name", "ddp", "--output_dir", str(out), "--", *args]
+
+
+def reporter_stats(out: Path):
+    import torch
+
+    return torch.load(out / "checkpoint.pth", map_location="cpu", weights_only=False)["reporter"]["stats"]
+
+
+def test_two_processes_match_one_process_with_the_global_batch(setup):
+    import torch
+
+    from part.bin import run_stage
+
+    root = setup["root"]
+    ddp_out, single_out = root / "exp" / "ddp", root / "exp" / "single"
+    init_file = root / "dist_init"  # file:// rendezvous: must not exist beforehand
+    procs, logs = [], []
+    for rank in range(2):
+        logs.append(root / f"rank{rank}.log")
+        args = stage_args(setup, ddp_out) + [
+            "--ngpu", "0", "--multiprocessing_distributed", "false", "--dist_backend", "gloo",
+            "--dist_world_size", "2", "--dist_rank", str(rank), "--dist_init_method", f"file://{init_file}"]
+        with open(logs[-1], "w") as log:
+            procs.append(subprocess.Popen(run_stage_cmd(ddp_out, args), cwd=REPO, env=ENV,
+                                          stdout=subprocess.DEVNULL, stderr=log))
+    try:
+        # Meanwhile (the ranks start up), the single-process reference, in this process.
+        assert run_stage.main(["--name", "single", "--output_dir", str(single_out), "--",
+                               *stage_args(setup, single_out)]) == 0
+        codes = [p.wait(timeout=600) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    tails = "\n".join(f"--- rank {r}:\n" + logs[r].read_text()[-3000:] for r in range(2))
+    assert codes == [0, 0], tails
+    rank0 = logs[0].read_text()
+    assert "rebuilding the DistributedDataParallel wrapper" in rank0, tails
+    assert (ddp_out / ".done").is_file() and (ddp_out / "stage_options.json").is_file()
+
+    ddp, single = reporter_stats(ddp_out), reporter_stats(single_out)
+    assert sorted(ddp) == sorted(single) == [1, 2]
+    for epoch in (1, 2):
+        for phase in ("train", "valid"):
+            assert ddp[epoch][phase]["loss"] == pytest.approx(single[epoch][phase]["loss"], rel=1e-4), (epoch, phase)
+    assert single[2]["train"]["loss"] < single[1]["train"]["loss"] - 0.05  # it did learn: the match means something
+
+    a = torch.load(ddp_out / "2epoch.pth", map_location="cpu")
+    b = torch.load(single_out / "2epoch.pth", map_location="cpu")
+    initial = torch.load(single_out / "1epoch.pth", map_location="cpu")
+    encoder = [k for k in a if k.startswith("encoder.") and a[k].is_floating_point()]
+    assert any(not torch.equal(b[k], initial[k]) for k in encoder), "the encoder did not train in epoch 2"
+    worst = max(float((a[k] - b[k]).abs().max()) for k in a if a[k].is_floating_point())
+    assert worst < 1e-4, f"weights of the 2-process and 1-process runs differ by up to {worst}"
