@@ -23,8 +23,9 @@ done
 
 tools/install.sh
 cd egs/mini_multilingual
+workdir=.
+[ "${size}" = default ] || workdir=size_${size}  # run.sh keeps each non-default size in its own dir
 expdir=exp
-[ "${size}" = default ] || expdir=exp_${size}
 start=${SECONDS}
 # Data, features, task lists, in-recipe LLM and encoder: shared by both methods and every seed.
 ./run.sh --size "${size}" --expdir "${expdir}" --stage 1 --stop_stage 3
@@ -34,14 +35,24 @@ for seed in ${seeds}; do
       --exp_tag "_seed${seed}" --stage 4 --stop_stage 8
   done
 done
+# Stage 9 (analysis: gradient similarity across languages and tasks, representation plots) for the
+# first seed; the second method's analysis also draws the side-by-side comparison.
+first_seed=${seeds%% *}
+for method in part baseline; do
+  ./run.sh --size "${size}" --expdir "${expdir}" --method "${method}" --seed "${first_seed}" \
+    --exp_tag "_seed${first_seed}" --stage 9 --stop_stage 9
+done
+cd "${workdir}"
 . ./path.sh
 echo
 echo "=== PART vs Baseline-2stage (${expdir}; error = WER, CER for zh/ja; BLEU for translation) ==="
 report=RESULTS.md
-[ "${size}" = default ] || report=RESULTS_${size}.md
 python -m part.bin.make_results --exp_dir "${expdir}" --out "${report}" --title "Embedded recipe, size ${size}" \
   --produced_by "./run_all.sh --size ${size} --seeds '${seeds}'"
 echo
 echo "Main job finished in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s."
-echo "Report: egs/mini_multilingual/${report}; curves: egs/mini_multilingual/${expdir}/*/stage*/images/;"
-echo "scoring details: egs/mini_multilingual/${expdir}/*/stage*/decode_*/score_*/"
+where=egs/mini_multilingual/${workdir#./}
+where=${where%/.}
+echo "Report: ${where}/${report}; curves: ${where}/${expdir}/*/stage*/images/;"
+echo "scoring details: ${where}/${expdir}/*/stage*/decode_*/score_*/"
+echo "analysis: ${where}/${expdir}/*_seed${first_seed}/analysis/README.md"

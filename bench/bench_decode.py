@@ -47,6 +47,10 @@ def build_model(adapter: str, seed: int = 0):
         vocab_size=vocab, hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=1024, tie_word_embeddings=True, bos_token_id=1,
         eos_token_id=2, pad_token_id=3))
+    with torch.no_grad():  # weights larger than Hugging Face's init, so hypotheses depend on the input
+        for p in llm.parameters():
+            if p.dim() > 1:
+                p.normal_(0.0, 2.0 / p.size(-1) ** 0.5)
     encoder = build_encoder("conformer", 80, dict(output_size=144, attention_heads=4, linear_units=576, num_blocks=4,
                                                   input_layer="conv2d", dropout_rate=0.1, cnn_module_kernel=15),
                             ctc_vocab_size=vocab if adapter == "ctc_posterior" else None)

@@ -123,7 +123,8 @@ class Batch:
         self.speech = torch.zeros(n, max(max(frames), 1), feat_dim)
         for i, s in enumerate(speech):
             if s.shape[0]:
-                self.speech[i, : s.shape[0]] = torch.from_numpy(np.array(s, dtype=np.float32))  # a copy: may be read-only
+                # np.array copies: kaldiio may hand out read-only arrays
+                self.speech[i, : s.shape[0]] = torch.from_numpy(np.array(s, dtype=np.float32))
         self.speech_lengths = torch.tensor(frames)
         self.prefix, self.prefix_lengths = _pad_ids(prefixes)
         self.suffix, self.suffix_lengths = _pad_ids(suffixes)

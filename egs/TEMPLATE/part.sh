@@ -84,7 +84,8 @@ EOF
 )
 
 log "$0 $*"
-. ../../utils/parse_options.sh
+utils=$(cd "$(dirname "$(readlink -f "$0")")/../../utils" && pwd)
+. "${utils}/parse_options.sh"
 if [ $# -ne 0 ]; then
   echo "$0: unexpected argument '$1' (options are --name value; see --help)" >&2
   exit 2
@@ -102,6 +103,12 @@ method_dir=${expdir}/${method}${exp_tag}
 encoder_opts=(--encoder_path "${encoder_path}" --encoder_model_file "${encoder_model_file}")
 [ "${encoder_path}" = none ] && encoder_opts=()
 python=${PYTHON:-python3}
+# Several GPUs or nodes: ESPnet's DDP launcher, one process per GPU; with --num_nodes N, run the same command on
+# every node with RANK=<node index>, MASTER_ADDR and MASTER_PORT set (docs/real_models.md).
+dist_opts=()
+if [ "${ngpu}" -gt 1 ] || [ "${num_nodes}" -gt 1 ]; then
+  dist_opts=(--multiprocessing_distributed true --dist_world_size "${num_nodes}")
+fi
 
 # The PART stages of this method, in order: stage1.yaml, stage2.yaml[, stage3.yaml].
 train_stages=()
@@ -121,6 +128,7 @@ train_stage() {
     init_opts=(--init_param "$(readlink -f "${init}")")
   fi
   local opts=(--config "${config}" --llm_path "${llm_path}" --seed "${seed}" --ngpu "${ngpu}"
+              "${dist_opts[@]+"${dist_opts[@]}"}"
               "${encoder_opts[@]+"${encoder_opts[@]}"}"
               --train_data_path_and_name_and_type "${dumpdir}/tasks/${train_set}/feats.scp,speech,kaldi_ark"
               --train_data_path_and_name_and_type "${dumpdir}/tasks/${train_set}/prompt,prompt,text"
@@ -142,7 +150,7 @@ if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ]; then
   # shellcheck disable=SC2086
   local/data.sh ${local_data_opts}
   for dset in ${train_set} ${valid_set} ${test_sets}; do
-    ../../utils/validate_data_dir.sh "data/${dset}"
+    "${utils}/validate_data_dir.sh" "data/${dset}"
   done
 fi
 
@@ -181,7 +189,7 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
     # shellcheck disable=SC2086
     ${python} -m part.bin.run_stage --name encoder --output_dir "${encoder_path}" --redo "${redo}" -- \
       --config "${encoder_config}" --model_type ctc_encoder --llm_path "${llm_path}" \
-      --ngpu "${ngpu}" --resume true --output_dir "${encoder_path}" \
+      --ngpu "${ngpu}" "${dist_opts[@]+"${dist_opts[@]}"}" --resume true --output_dir "${encoder_path}" \
       --input_size "$(cat "${dumpdir}/fbank/${train_set}/feat_dim" 2>/dev/null || echo 80)" \
       --encoder_conf stats_file="$(readlink -f "${dumpdir}/fbank/${train_set}/feats_stats.npz")" \
       --train_data_path_and_name_and_type "${dumpdir}/tasks/${train_set}/feats.scp,speech,kaldi_ark" \
@@ -251,7 +259,7 @@ fi
 if [ ${stage} -le 9 ] && [ ${stop_stage} -ge 9 ]; then
   log "Stage 9: analysis of ${method_dir}"
   ${python} -m part.bin.part_analyze --method_dir "${method_dir}" --data_dir "${dumpdir}/tasks/${valid_set}" \
-    --out_dir "${method_dir}/analysis" --ngpu "${ngpu}"
+    --out_dir "${method_dir}/analysis" --ngpu "${ngpu}" --nj "${nj}"
 fi
 
 log "Finished stages ${stage}-${stop_stage} in ${SECONDS} s"

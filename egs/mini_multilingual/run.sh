@@ -5,7 +5,7 @@
 #   ./run.sh                              # stages 1-8 of PART, default size
 #   ./run.sh --method baseline            # Baseline-2stage on the same data and models
 #   ./run.sh --stage 4 --stop_stage 6     # only the three PART training stages
-#   ./run.sh --size tiny --expdir exp_tiny  # the CI-sized world
+#   ./run.sh --size tiny                  # the CI-sized world, in size_tiny/
 set -euo pipefail
 
 size=default          # tiny | default | large: corpus size and training budget
@@ -27,8 +27,17 @@ case "${size}" in
 esac
 
 # Sizes differ in data (local/data.sh) and in budget (conf/size_<size>.args: iterations per epoch etc.).
+# Each size other than the default lives in its own working dir size_<size>/ (data/, dump/, exp/), so
+# that sizes never overwrite each other's corpus or results.
+if [ "${size}" != default ]; then
+  mkdir -p "size_${size}"
+  for f in conf local path.sh; do ln -sfn "../${f}" "size_${size}/${f}"; done
+  ln -sfn ../../../utils "size_${size}/utils"
+  cd "size_${size}"
+  echo "$0: --size ${size}: working in $(pwd)"
+fi
 # shellcheck disable=SC2046
-../TEMPLATE/part.sh \
+"$(dirname "$(readlink -f "$0")")/../TEMPLATE/part.sh" \
   --local_data_opts "--size ${size} --langs ${langs}" \
   --train_set train --valid_set dev --test_sets "test" \
   --prompts conf/prompts.yaml --llm_config "conf/llm_${size}.yaml" --encoder_config conf/encoder.yaml \
