@@ -3,8 +3,9 @@
 
 For each setting — adapter only (PART stage 1), adapter + encoder (stage 2), adapter + encoder + LLM LoRA
 (stage 3) — one ``part_train`` run (``PARTTask.main``, the recipe's stage YAML with the embedded recipe's
-default sizes: Conformer 144-d x 4 blocks with a CTC head, ``ctc_posterior`` adapter, a random Qwen2 LLM
-with hidden 256, 4 layers, vocabulary 2000) trains one epoch of ``--iters`` batches on a synthetic task dir
+default sizes, read from ``egs/mini_multilingual/conf``: the Conformer of ``encoder.yaml`` — 144-d x 4 blocks —
+with a CTC head, the ``ctc_posterior`` adapter, a random Qwen2 LLM of ``llm_default.yaml`` — hidden 256,
+4 layers, vocabulary 2000) trains one epoch of ``--iters`` batches on a synthetic task dir
 (random 80-bin features of 1.5-4.5 s, real sentences of the embedded corpus as targets). Each setting runs in
 its own process, so that its peak RSS (``getrusage``) is its own.
 
@@ -12,7 +13,8 @@ Measured, per training step (the first step is warm-up and left out):
 
 - ``step``: wall time from asking ESPnet's iterator for a batch to asking for the next one — everything the
   trainer does for a step: data loading, collate, forward, backward, gradient clipping, optimizer, reporter.
-- ``fwd+bwd``: the same batches, replayed afterwards through ``model(**batch)`` and ``loss.backward()`` alone.
+- ``fwd+bwd``: the same batch through ``model(**batch)`` and ``loss.backward()`` alone, replayed just before
+  the trainer's step (gradients cleared again), so that both see the same machine load.
 - ``overhead = 1 - fwd+bwd / step``: the share of the step spent outside the model's forward/backward
   (median over steps, step i paired with its replay). ESPnet's own ``forward_time`` + ``backward_time``,
   measured inside the very same steps, give a second estimate that a busy machine disturbs less.
@@ -98,21 +100,39 @@ def child(work: Path, setting: str, iters: int, batch_size: int) -> dict:
         @classmethod
         def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer,
                             options, distributed_option):
-            stamps: List[float] = []
+            fetch: List[float] = []  # data loading + collate of each batch (ESPnet's iterator)
+            replay: List[float] = []  # pure forward + backward of the same batch, just before the trainer's step
+            ready: List[float] = []  # when the batch was handed to the trainer
+            resume: List[float] = []  # when the trainer asked for the next batch (its step was over)
             batches: list = []
 
             def timed():
-                for item in iterator:
-                    stamps.append(time.perf_counter())
+                source = iter(iterator)
+                while True:
+                    start = time.perf_counter()
+                    try:
+                        item = next(source)
+                    except StopIteration:
+                        resume.append(start)
+                        return
+                    resume.append(start)
+                    fetch.append(time.perf_counter() - start)
+                    # The replay runs seconds before the real step, under the same machine load.
+                    t = time.perf_counter()
+                    model(**item[1])[0].backward()
+                    replay.append(time.perf_counter() - t)
+                    model.zero_grad(set_to_none=True)
                     batches.append(item[1])
+                    ready.append(time.perf_counter())
                     yield item
-                stamps.append(time.perf_counter())
 
             out = super().train_one_epoch(model, timed(), optimizers, schedulers, scaler, reporter, summary_writer,
                                           options, distributed_option)
             stats = {k: [float(r.value) for r in reporter.stats[k]] for k in
-                     ("forward_time", "backward_time", "optim_step_time", "iter_time") if k in reporter.stats}
-            record.update(model=model, batches=batches, stamps=stamps, espnet=stats)
+                     ("forward_time", "backward_time", "optim_step_time") if k in reporter.stats}
+            # A trainer step: loading its batch, then everything until the trainer asks for the next one.
+            steps = [f + (nxt - r) for f, r, nxt in zip(fetch, ready, resume[1:])]
+            record.update(model=model, batches=batches, steps=steps, replay=replay, espnet=stats)
             return out
 
     PARTTask.trainer = TimedTrainer
@@ -128,18 +148,8 @@ def child(work: Path, setting: str, iters: int, batch_size: int) -> dict:
     PARTTask.main(cmd=cmd)
     total = time.perf_counter() - t0
 
-    model, batches, stamps = record["model"], record["batches"], record["stamps"]
-    steps = [b - a for a, b in zip(stamps, stamps[1:])][1:]  # leave out the warm-up step
-    model.train()
-    fwd_bwd = []
-    for batch in batches:
-        batch = {k: v for k, v in batch.items() if k != "utt_id"}
-        start = time.perf_counter()
-        loss = model(**batch)[0]
-        loss.backward()
-        fwd_bwd.append(time.perf_counter() - start)
-        model.zero_grad(set_to_none=True)
-    fwd_bwd = fwd_bwd[1:]
+    model, batches = record["model"], record["batches"]
+    steps, fwd_bwd = record["steps"][1:], record["replay"][1:]  # leave out the warm-up step
     utts = [int(b["speech_lengths"].numel()) for b in batches[1:]]
     frames = [int(b["speech_lengths"].sum()) for b in batches[1:]]
     timed = {k: v[1:] for k, v in record["espnet"].items() if len(v) > 1}
@@ -203,6 +213,7 @@ def main(argv=None) -> int:
         prepare(work, args.num_utts, args.seed)
         print(f"prepared LLM, data and configs in {time.perf_counter() - t0:.1f} s ({work})", file=sys.stderr)
         results = []
+        load_before = os.getloadavg()[0]
         for setting in settings:
             proc = subprocess.run([sys.executable, __file__, "--child", setting, "--work_dir", str(work),
                                    "--iters", str(args.iters), "--batch_size", str(args.batch_size)],
@@ -218,7 +229,8 @@ def main(argv=None) -> int:
                   file=sys.stderr)
     print(f"PART training throughput, CPU ({os.cpu_count()} cores, {results[0]['torch_threads']} torch threads), "
           f"batch {args.batch_size} utterances of {results[0]['mean_frames_per_utt']:.0f} frames on average, "
-          f"{results[0]['total_params'] / 1e6:.1f}M parameters")
+          f"{results[0]['total_params'] / 1e6:.1f}M parameters; load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after (above the core count, other processes share the CPU: timings are noisy)")
     print(table(results))
     print("overhead: share of a trainer step outside forward/backward (data loading, collate, clipping, optimizer, "
           "reporter), from the replayed pure forward/backward; (espnet): from ESPnet's own forward_time+backward_time")

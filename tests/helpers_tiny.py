@@ -42,14 +42,10 @@ PROMPTS = {
 }
 
 TINY_LLM_CONF = dict(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, num_kv_heads=1)
-# The embedded recipe's default sizes (conf/llm_default.yaml, conf/encoder.yaml): used by the benchmark.
-DEFAULT_LLM_CONF = dict(hidden_size=256, intermediate_size=768, num_layers=4, num_heads=4, num_kv_heads=2)
 
 TINY_CONFORMER = dict(output_size=32, attention_heads=2, linear_units=64, num_blocks=2, input_layer="conv2d",
                       cnn_module_kernel=3, dropout_rate=0.0, positional_dropout_rate=0.0,
                       attention_dropout_rate=0.0)
-DEFAULT_CONFORMER = dict(output_size=144, attention_heads=4, linear_units=576, num_blocks=4, input_layer="conv2d",
-                         dropout_rate=0.1, cnn_module_kernel=15)
 
 TINY_WHISPER = dict(d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64,
                     decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64, num_mel_bins=FEAT_DIM,

@@ -28,7 +28,9 @@ import pytest
 
 from helpers_tiny import REPO, make_task_dir, make_tiny_llm, part_train_args
 
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+# One thread in every process (see `one_thread`): the killed subprocess and the in-process runs overlap
+# on a 2-core machine, and the same thread count everywhere keeps CPU results bit-identical.
+ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1",
            NLTK_DATA=str(REPO / "tools" / "nltk_data"), PYTHONPATH=str(REPO))
 
 # Two epochs; the encoder joins the adapter in epoch 2 (the resumed run must know where it is in the
@@ -50,6 +52,16 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +120,21 @@ def _start_and_kill_in_epoch_2(world, out: Path):
         proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=stderr)
 
     def watch():
+        # An epoch of the tiny model lasts a fraction of a second: once epoch 1's checkpoint exists, look at
+        # the log with the process stopped (SIGSTOP), so that the kill lands inside epoch 2 for sure.
         deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None and not (out / "checkpoint.pth").exists():
+            time.sleep(0.01)
         while time.time() < deadline and proc.poll() is None:
-            if (out / "checkpoint.pth").exists() and "2/2epoch started" in log.read_text(errors="replace"):
+            os.kill(proc.pid, signal.SIGSTOP)
+            text = log.read_text(errors="replace")
+            if "2/2epoch started" in text and "2epoch results" not in text:
                 os.kill(proc.pid, signal.SIGKILL)
                 break
-            time.sleep(0.02)
+            os.kill(proc.pid, signal.SIGCONT)
+            if "2epoch results" in text:
+                break  # missed (cannot happen unless epoch 2 ran between two looks): the fixture fails
+            time.sleep(0.002)
         proc.wait()
 
     thread = threading.Thread(target=watch, daemon=True)
@@ -134,6 +155,7 @@ def killed_and_reference(world):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == -signal.SIGKILL, "the stage ended before it was killed:\n" + log.read_text()[-3000:]
+    assert "2epoch results" not in log.read_text(errors="replace")  # killed inside epoch 2
     return killed, reference
 
 

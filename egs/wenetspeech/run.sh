@@ -25,7 +25,6 @@ while [ $# -gt 0 ]; do
 done
 . ../TEMPLATE/real_models.sh   # checks --llm_path; --whisper_path -> Whisper features and encoder
 
-# WenetSpeech's wav.scp names whole opus recordings (with segments): more jobs read them in parallel.
 ../TEMPLATE/part.sh \
   --local_data_opts "--train_subset ${train_subset}" \
   --train_set train --valid_set dev --test_sets "test_wenetspeech_net test_wenetspeech_meeting" \

@@ -83,8 +83,15 @@ def _diff(old: dict, new: dict) -> str:
 
 
 def _rank(train_args: List[str]) -> int:
+    """This process's rank (0 when not distributed): --dist_rank, else what the launcher set. In ESPnet's
+    multi-node mode (one process per node that spawns one per GPU) it is the node's rank."""
     values = _option_values(train_args, "--dist_rank")
+    launcher = (_option_values(train_args, "--dist_launcher") or [None])[-1]
     value = values[-1] if values else os.environ.get("RANK")
+    if value is None and launcher == "slurm":
+        value = os.environ.get("SLURM_PROCID")
+    if value is None and launcher == "mpi":
+        value = os.environ.get("OMPI_COMM_WORLD_RANK", os.environ.get("PMI_RANK"))
     try:
         return int(value) if value not in (None, "", "none", "None") else 0
     except ValueError:
@@ -249,10 +256,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--output_dir", required=True, help="The stage's experiment dir (also given to part_train)")
     parser.add_argument("--redo", default="false", choices=["true", "false"], help="Start over even if finished")
     args = parser.parse_args(argv_own)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (run_stage) %(levelname)s: %(message)s")
+    rank = _rank(train_args)
+    # As ESPnet does: the other ranks of a distributed run only report problems.
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
+                        format=f"%(asctime)s (run_stage{f' rank {rank}' if rank else ''}) %(levelname)s: %(message)s")
 
     name, out = args.name, Path(args.output_dir)
-    rank = _rank(train_args)
     fp = fingerprint(train_args)
     fp_file, done = out / FINGERPRINT, out / DONE
     if args.redo == "true":

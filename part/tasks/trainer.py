@@ -33,6 +33,7 @@ import dataclasses
 import errno
 import logging
 import os
+import re
 import shutil
 import types
 from pathlib import Path
@@ -182,8 +183,9 @@ def load_checkpoint_file(path, what: str = "checkpoint", hint: str = "", map_loc
     try:
         return torch.load(path, map_location=map_location, **kwargs)
     except Exception as exc:  # zip/pickle errors of all kinds: the file is damaged
+        reason = re.split(r"(?<=[^.])\.\s", str(exc).strip(), maxsplit=1)[0].splitlines()[0] if str(exc).strip() else ""
         raise CheckpointError(
-            f"{what} '{path}' cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}): "
+            f"{what} '{path}' cannot be read ({type(exc).__name__}: {reason}): "
             f"it is truncated or not a PyTorch file{'. ' + hint if hint else ''}") from exc
 
 
