@@ -22,7 +22,9 @@ while [ $# -gt 0 ]; do
 done
 
 tools/install.sh
-cd egs/mini_multilingual
+# PART_RECIPE_DIR: another copy of the embedded recipe to run in (the integration test uses one).
+recipe_dir=${PART_RECIPE_DIR:-egs/mini_multilingual}
+cd "${recipe_dir}"
 workdir=.
 [ "${size}" = default ] || workdir=size_${size}  # run.sh keeps each non-default size in its own dir
 expdir=exp
@@ -51,7 +53,7 @@ python -m part.bin.make_results --exp_dir "${expdir}" --out "${report}" --title 
   --produced_by "./run_all.sh --size ${size} --seeds '${seeds}'"
 echo
 echo "Main job finished in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s."
-where=egs/mini_multilingual/${workdir#./}
+where=${recipe_dir}/${workdir#./}
 where=${where%/.}
 echo "Report: ${where}/${report}; curves: ${where}/${expdir}/*/stage*/images/;"
 echo "scoring details: ${where}/${expdir}/*/stage*/decode_*/score_*/"

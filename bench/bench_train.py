@@ -14,7 +14,8 @@ Measured, per training step (the first step is warm-up and left out):
 - ``step``: wall time from asking ESPnet's iterator for a batch to asking for the next one — everything the
   trainer does for a step: data loading, collate, forward, backward, gradient clipping, optimizer, reporter.
 - ``fwd+bwd``: the same batch through ``model(**batch)`` and ``loss.backward()`` alone, replayed just before
-  the trainer's step (gradients cleared again), so that both see the same machine load.
+  the trainer's step (after one untimed warm-up pass over that batch shape; gradients cleared again), so
+  that both see the same machine load and both run warm.
 - ``overhead = 1 - fwd+bwd / step``: the share of the step spent outside the model's forward/backward
   (median over steps, step i paired with its replay). ESPnet's own ``forward_time`` + ``backward_time``,
   measured inside the very same steps, give a second estimate that a busy machine disturbs less.
@@ -117,11 +118,15 @@ def child(work: Path, setting: str, iters: int, batch_size: int) -> dict:
                         return
                     resume.append(start)
                     fetch.append(time.perf_counter() - start)
-                    # The replay runs seconds before the real step, under the same machine load.
-                    t = time.perf_counter()
-                    model(**item[1])[0].backward()
-                    replay.append(time.perf_counter() - t)
-                    model.zero_grad(set_to_none=True)
+                    # The replay runs seconds before the real step, under the same machine load. Every batch
+                    # has its own shape, and the first pass over a shape pays for kernel selection and memory:
+                    # one untimed pass first, so that the timed replay and the trainer's step both run warm.
+                    for warm in (True, False):
+                        t = time.perf_counter()
+                        model(**item[1])[0].backward()
+                        if not warm:
+                            replay.append(time.perf_counter() - t)
+                        model.zero_grad(set_to_none=True)
                     batches.append(item[1])
                     ready.append(time.perf_counter())
                     yield item

@@ -45,7 +45,7 @@ class DecodeOptions:
     beam_size: int = 1  # 1: greedy search
     length_penalty: float = 1.0  # beam search ranks by log P / length ** length_penalty (0: plain log P)
     min_new_tokens: int = 0  # forbid stopping (EOS, tags) before this many tokens (benchmarks)
-    batch_encoder: bool = False  # encode the batch's speech at once: faster, but batch-dependent (see generate)
+    batch_encoder: bool = False  # encode a batch's speech at once: faster on GPUs, but batch-dependent (generate)
 
     def generate_kwargs(self) -> Dict[str, object]:
         return asdict(self)

@@ -26,6 +26,7 @@ from test_recipes import (  # noqa: E402
     check_scores,
     make_chat_llm,
     make_tiny_whisper,
+    results_md,
     run_recipe,
     tiny_args,
 )
@@ -147,4 +148,4 @@ def test_new_corpus_end_to_end(tmp_path):
     run_recipe(recipe, tiny_args(llm, whisper=whisper), {"WELSH": str(corpus)})
     check_scores(recipe, "part/stage3", {"decode_test_welsh_asr": ["score_wer/cy"],
                                          "decode_test_welsh_s2tt": ["score_bleu/cy-en"]})
-    assert "cy" in (recipe / "RESULTS.md").read_text(encoding="utf-8")
+    assert "cy" in results_md(recipe).read_text(encoding="utf-8")

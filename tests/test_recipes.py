@@ -40,7 +40,7 @@ for _key, _value in ENV.items():
         os.environ.setdefault(_key, _value)
 
 # Every training stage: two updates of batch 2, one epoch, no plots; the paper's adapter shrunk to width 32.
-TINY_TRAIN_ARGS = ("--num_iters_per_epoch 2 --batch_size 2 --max_epoch 1 --num_workers 0 --use_tensorboard false "
+TINY_TRAIN_ARGS = ("--num_iters_per_epoch 2 --batch_size 2 --accum_grad 1 --max_epoch 1 --num_workers 0 --use_tensorboard false "
                    "--use_matplotlib false --keep_nbest_models 1 --speech_adapter_conf d_model=32 "
                    "--speech_adapter_conf num_heads=2 --speech_adapter_conf ffn_dim=64")
 # The in-recipe Conformer (stage 3): 4 blocks, as stage 2 first unfreezes the last 4.
@@ -136,12 +136,18 @@ def tiny_args(llm: Path, whisper: Optional[Path] = None, encoder_yaml: Optional[
     return args
 
 
+def results_md(recipe_dir: Path) -> Path:
+    """The report of stage 8: <expdir>/RESULTS.md (RESULTS.md in the recipe dir in earlier versions)."""
+    path = recipe_dir / "exp" / "RESULTS.md"
+    return path if path.is_file() else recipe_dir / "RESULTS.md"
+
+
 def check_scores(recipe_dir: Path, method_stage: str, expected: Dict[str, List[str]]) -> None:
     """RESULTS.md names every test set, and each decode dir has the per-language (direction) scores.
 
     ``expected``: decode dir name (``decode_<set>_<task>``) -> score dirs (``score_wer/de``, ``score_bleu/de-en``).
     """
-    results = (recipe_dir / "RESULTS.md").read_text(encoding="utf-8")
+    results = results_md(recipe_dir).read_text(encoding="utf-8")
     for decode, scores in expected.items():
         d = recipe_dir / "exp" / method_stage / decode
         assert (d / "scores.json").is_file(), f"{d}: not scored"

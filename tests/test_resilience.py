@@ -111,8 +111,8 @@ def no_tmp_files(out: Path):
 
 
 def _start_and_kill_in_epoch_2(world, out: Path):
-    """Start the stage as a subprocess and a thread that SIGKILLs it once epoch 1's checkpoint exists and
-    epoch 2 runs. Returns the process and the thread (join it)."""
+    """Start the stage as a subprocess and a thread that SIGKILLs it in epoch 2, after its first optimizer
+    step (which the resumed run must redo from epoch 1's checkpoint). Returns the process and the thread."""
     log = world["root"] / "killed.log"
     cmd = [sys.executable, "-m", "part.bin.run_stage", "--name", "test", "--output_dir", str(out), "--",
            *train_args(world, out)]
@@ -128,7 +128,7 @@ def _start_and_kill_in_epoch_2(world, out: Path):
         while time.time() < deadline and proc.poll() is None:
             os.kill(proc.pid, signal.SIGSTOP)
             text = log.read_text(errors="replace")
-            if "2/2epoch started" in text and "2epoch results" not in text:
+            if "2epoch:train:1-1batch" in text and "2epoch results" not in text:  # a step of epoch 2 is done
                 os.kill(proc.pid, signal.SIGKILL)
                 break
             os.kill(proc.pid, signal.SIGCONT)

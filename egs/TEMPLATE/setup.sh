@@ -181,7 +181,7 @@ A corpus in the generic layout, set up by `egs/TEMPLATE/setup.sh @NAME@`. Walkth
    `id path text lang [speaker] [translation_<tgt> ...]`) and set `@VAR@` in `db.sh` (or export it).
 2. `./run.sh --llm_path /models/Qwen2.5-1.5B-Instruct --whisper_path /models/whisper-large-v3 --ngpu 1`
 
-Stage 1 writes `data/{train,dev,@TEST@}`; results land in `RESULTS.md` (stage 8).
+Stage 1 writes `data/{train,dev,@TEST@}`; results land in `exp/RESULTS.md` (stage 8).
 EOF
 
 chmod +x "${tmp}/run.sh" "${tmp}/local/data.sh"

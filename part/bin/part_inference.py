@@ -173,8 +173,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     group.add_argument("--min_new_tokens", type=int, default=defaults.min_new_tokens,
                        help="Do not stop before this many tokens (for benchmarks)")
     group.add_argument("--batch_encoder", type=str2bool, default=defaults.batch_encoder,
-                       help="Encode a batch's speech at once: faster, but padding then leaks into ESPnet "
-                            "Conformer outputs, so results depend on the batch")
+                       help="Encode a batch's speech at once (faster on a GPU; on a CPU it gains nothing), but padding "
+                            "then leaks into ESPnet Conformer outputs, so results depend on the batch")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (part_inference) %(levelname)s: %(message)s")
     if args.beam_size < 1 or args.batch_size < 1 or args.nj < 1 or args.max_new_tokens < 1:

@@ -159,9 +159,10 @@ class SpeechLLM(AbsESPnetModel):
 
         The result of an example does not depend on the batch it is decoded in: the speech of each
         example is encoded on its own (ESPnet's Conformer lets padded frames leak into real ones
-        through its convolution module; ``batch_encoder=True`` encodes the batch at once, faster, at
-        that price), prompts are left-padded with an attention mask and per-example position ids, and
-        finished examples leave the batch (their rows are dropped from the KV cache).
+        through its convolution module; ``batch_encoder=True`` encodes the batch at once, faster on a
+        GPU, at that price; on a CPU it gains nothing), prompts are left-padded with an attention
+        mask and per-example position ids, and finished examples leave the batch (their rows are
+        dropped from the KV cache).
 
         - Decoding of an example stops at EOS or any id in ``stop_ids`` (task and language tags: an
           ASR hypothesis must not run on into a translation); the stop token is not part of the output.

@@ -1,0 +1,82 @@
+"""The main job at its tiny size: every stage of the embedded recipe, both methods, through run_all.sh.
+
+It runs in a copy of the recipe under tmp_path (conf/ and local/ linked to the repository's), so it
+never touches results in the repository's recipe dir and always runs every stage for real.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "egs" / "mini_multilingual"
+
+
+def make_recipe_copy(root: Path) -> Path:
+    egs = root / "egs"
+    recipe = egs / "mini_multilingual"
+    recipe.mkdir(parents=True)
+    (egs / "TEMPLATE").symlink_to(REPO / "egs" / "TEMPLATE")
+    (root / "utils").symlink_to(REPO / "utils")
+    for name in ("conf", "local", "path.sh"):
+        (recipe / name).symlink_to(RECIPE / name)
+    shutil.copy(RECIPE / "run.sh", recipe / "run.sh")
+    return recipe
+
+
+@pytest.mark.slow
+def test_run_all_tiny_runs_every_stage_of_both_methods(tmp_path):
+    recipe = make_recipe_copy(tmp_path)
+    env = dict(os.environ, PART_RECIPE_DIR=str(recipe))
+    proc = subprocess.run([str(REPO / "run_all.sh"), "--size", "tiny"], cwd=REPO, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1200)
+    log = proc.stdout
+    (tmp_path / "run_all.log").write_text(log)
+    assert proc.returncode == 0, log[-4000:]
+
+    work = recipe / "size_tiny"
+    exp = work / "exp"
+    # The comparison table is printed, with both methods and every language.
+    table = log[log.index("=== PART vs Baseline-2stage"):]
+    assert "part_seed1/stage3" in table and "baseline_seed1/stage2" in table
+    for lang in ("de", "en", "es", "fr", "ja", "zh"):
+        assert re.search(rf"^{lang} \((WER|CER)\)", table, re.M), f"no ASR row for {lang}"
+    assert "de-en (BLEU)" in table
+    report = (work / "RESULTS.md").read_text()
+    assert "./run_all.sh --size tiny" in report
+
+    # Each training stage of each method trained, with curves; PART stage 2 unfroze the encoder
+    # progressively and stage 3 added text-only translation from its second epoch.
+    for method, stages in (("part_seed1", (1, 2, 3)), ("baseline_seed1", (1, 2))):
+        for n in stages:
+            stage_dir = exp / method / f"stage{n}"
+            assert (stage_dir / ".done").is_file()
+            assert (stage_dir / "valid.acc.ave.pth").exists()
+            assert any((stage_dir / "images").glob("loss.png"))
+        assert not (exp / method / "stage3").exists() or method.startswith("part")
+    assert "trainable groups ['adapter', 'encoder_last_2']" in log
+    assert "trainable groups ['adapter', 'encoder']" in log
+    assert "batches of tasks ['asr', 's2tt', 'mt']" in log
+
+    # Decoding and scoring: per-language sclite-style reports and BLEU for every direction.
+    asr = exp / "part_seed1" / "stage3" / "decode_test_asr"
+    records = json.loads((asr / "scores.json").read_text())
+    assert {r["src"] for r in records} == {"de", "en", "es", "fr", "ja", "zh"}
+    assert (asr / "score_cer" / "zh" / "result.txt").read_text().count("SYSTEM SUMMARY") == 1
+    assert "%WER" in (asr / "score_wer" / "de" / "wer").read_text()
+    s2tt = exp / "baseline_seed1" / "stage2" / "decode_test_s2tt"
+    assert (s2tt / "score_bleu" / "de-en" / "bleu").is_file()
+
+    # Analysis (stage 9): gradient-similarity heatmaps and the side-by-side comparison.
+    assert (exp / "part_seed1" / "analysis" / "stage3" / "grad_similarity.png").is_file()
+    assert (exp / "baseline_seed1" / "analysis" / "grad_similarity_compare.png").is_file()
+
+    # A second run finds everything done and recomputes nothing.
+    proc2 = subprocess.run([str(REPO / "run_all.sh"), "--size", "tiny"], cwd=REPO, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert proc2.returncode == 0, proc2.stdout[-3000:]
+    assert "finished already" in proc2.stdout and "epoch results" not in proc2.stdout
