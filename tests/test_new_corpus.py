@@ -102,9 +102,10 @@ def test_setup_sh_creates_a_recipe_and_never_overwrites_one(tmp_path):
     assert again.returncode == 1 and "exists already" in again.stderr
     assert (recipe / "run.sh").read_text() == "# my own edits\n"
     assert setup_sh(egs, "commonvoice_2").returncode == 0
-    for bad in ("Welsh", "2welsh", "my-corpus", "TEMPLATE", "../x"):
+    for bad in ("Welsh", "2welsh", "my-corpus", "../x"):
         proc = setup_sh(egs, bad)
-        assert proc.returncode != 0 and not (egs / bad).exists(), bad
+        assert proc.returncode == 2 and "not a recipe name" in proc.stderr and not (egs / bad).exists(), bad
+    assert setup_sh(egs, "TEMPLATE").returncode == 2 and (egs / "TEMPLATE" / "part.sh").is_file()
     proc = setup_sh(egs, "swedish", "--conf_from", str(tmp_path))
     assert proc.returncode == 2 and "not a recipe's conf/" in proc.stderr and not (egs / "swedish").exists()
     assert setup_sh(egs).returncode == 2

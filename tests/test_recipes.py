@@ -40,9 +40,10 @@ for _key, _value in ENV.items():
         os.environ.setdefault(_key, _value)
 
 # Every training stage: two updates of batch 2, one epoch, no plots; the paper's adapter shrunk to width 32.
-TINY_TRAIN_ARGS = ("--num_iters_per_epoch 2 --batch_size 2 --accum_grad 1 --max_epoch 1 --num_workers 0 --use_tensorboard false "
-                   "--use_matplotlib false --keep_nbest_models 1 --speech_adapter_conf d_model=32 "
-                   "--speech_adapter_conf num_heads=2 --speech_adapter_conf ffn_dim=64")
+# (accum_grad 1: with the configs' accum_grad 4, two updates would never step the optimizer.)
+TINY_TRAIN_ARGS = ("--num_iters_per_epoch 2 --batch_size 2 --accum_grad 1 --max_epoch 1 --num_workers 0 "
+                   "--use_tensorboard false --use_matplotlib false --keep_nbest_models 1 "
+                   "--speech_adapter_conf d_model=32 --speech_adapter_conf num_heads=2 --speech_adapter_conf ffn_dim=64")
 # The in-recipe Conformer (stage 3): 4 blocks, as stage 2 first unfreezes the last 4.
 TINY_ENCODER_YAML = """model_type: ctc_encoder
 encoder: conformer
@@ -325,7 +326,7 @@ def test_recipe_configs_are_the_papers_setup():
 # End to end, stages 1-8
 #
 # Each recipe run is a few ESPnet training processes that spend most of their time importing; the runs of
-# the selected tests start together in the background (at most PART_TEST_JOBS at a time, default 3) and
+# the selected tests start together in the background (at most PART_TEST_JOBS at a time, default 2) and
 # each test waits for its own, so the whole module takes about as long as its two slowest runs.
 
 
@@ -446,7 +447,7 @@ E2E = {"test_commonvoice_part_with_in_recipe_conformer": setup_commonvoice,
 @pytest.fixture(scope="module")
 def recipe_runs(request, tmp_path_factory, tiny_whisper):
     """Starts the runs of every selected end-to-end test of this module at once."""
-    runs = RecipeRuns(int(os.environ.get("PART_TEST_JOBS", "3")))
+    runs = RecipeRuns(int(os.environ.get("PART_TEST_JOBS", "2")))
     selected = [item.name for item in request.session.items if item.name in E2E]
     try:
         for name in selected:

@@ -39,6 +39,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (make_results) %(levelname)s: %(message)s")
+    from part.scoring.report_sections import analysis_section, curves_section
     from part.scoring.results import build_report, comparison_table, regenerate_command
 
     exp_dir = Path(args.exp_dir)
@@ -52,6 +53,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             command = f"# the experiments were produced by (from the repository root):\n{args.produced_by}\n" \
                       f"# and this report by (from the recipe dir):\n{command}"
         report = build_report(exp_dir, title=title, command=command)
+        report = "\n\n".join(part.rstrip("\n") for part in (report, curves_section(exp_dir, Path(args.out)),
+                                                               analysis_section(exp_dir, Path(args.out))) if part) + "\n"
         table = comparison_table(exp_dir)
     except ValueError as e:
         logging.error("%s", e)

@@ -1,0 +1,77 @@
+"""The analysis section of RESULTS.md: stage-9 summaries (``<method>/analysis/summary.json``) as a
+table per method and stage, with links to the plots relative to the report."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import List
+
+
+def _fmt(value, pct: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{100 * value:.1f}%" if pct else f"{value:.3f}"
+
+
+def analysis_section(exp_dir: Path, report_path: Path) -> str:
+    """Markdown for every analysed method below ``exp_dir`` (empty when stage 9 has not run)."""
+    summaries = sorted(Path(exp_dir).glob("**/analysis/summary.json"))
+    if not summaries:
+        return ""
+    base = report_path.resolve().parent
+    lines: List[str] = [
+        "## Analysis (stage 9)", "",
+        "Gradient cosine similarity between (task, language) groups, w.r.t. the parameters each stage trains "
+        "(mean over pairs of groups with the same source language vs different ones), a language-ID probe "
+        "on mean-pooled adapter outputs, and how close the adapter outputs lie to the LLM's embeddings of "
+        "the transcript (definitions: part/analysis/).", "",
+        "| method | stage | grad. sim. within-language | grad. sim. cross-language | language-ID probe | "
+        "alignment precision | plots |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for path in summaries:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        analysis_dir = path.parent
+        method = analysis_dir.parent.name
+        for stage, entry in sorted(summary.get("stages", {}).items()):
+            grad = entry.get("gradient_similarity") or {}
+            probe = entry.get("language_probe") or {}
+            align = entry.get("alignment") or {}
+            plot = analysis_dir / stage / "grad_similarity.png"
+            link = f"[heatmap]({os.path.relpath(plot, base)})" if plot.is_file() else ""
+            lines.append(f"| {method} | {stage} | {_fmt(grad.get('within_language'))} | "
+                         f"{_fmt(grad.get('cross_language'))} | {_fmt(probe.get('accuracy'), pct=True)} | "
+                         f"{_fmt(align.get('precision'))} | {link} |")
+    lines.append("")
+    for path in summaries:
+        for name in ("stage_summary.png", "grad_similarity_compare.png"):
+            plot = path.parent / name
+            if plot.is_file():
+                lines.append(f"![{path.parent.parent.name}: {name}]({os.path.relpath(plot, base)})")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def curves_section(exp_dir: Path, report_path: Path) -> str:
+    """Links to the loss and accuracy curves ESPnet draws for every training stage (``images/*.png``),
+    and to the in-recipe LLM's pretraining curve and held-out metrics when present."""
+    base = report_path.resolve().parent
+    rows = []
+    for images in sorted(Path(exp_dir).glob("**/images")):
+        stage_dir = images.parent
+        links = [f"[{png.stem}]({os.path.relpath(png, base)})" for png in sorted(images.glob("*.png"))
+                 if png.stem in ("loss", "acc", "ter")]
+        if links:
+            rows.append(f"| {os.path.relpath(stage_dir, exp_dir)} | {' '.join(links)} |")
+    if not rows:
+        return ""
+    lines = ["## Learning curves", "", "| experiment | curves (train and valid, per epoch) |", "|---|---|", *rows, ""]
+    llm_metrics = Path(exp_dir) / "llm" / "metrics.json"
+    if llm_metrics.is_file():
+        metrics = json.loads(llm_metrics.read_text(encoding="utf-8"))
+        curve = Path(exp_dir) / "llm" / "loss.png"
+        lines += [f"In-recipe LLM on held-out text: copy exact match {metrics.get('copy_exact', float('nan')):.1f}%, "
+                  f"xx→en translation BLEU {metrics.get('mt_xx_en_bleu', float('nan')):.1f} "
+                  f"([pretraining loss]({os.path.relpath(curve, base)})).", ""]
+    return "\n".join(lines)
