@@ -439,3 +439,30 @@ def test_save_llm_base_keeps_the_base_weights(llm_dir):
     model.save_llm_base = True
     llm_keys = [k for k in model.state_dict() if k.startswith("llm.")]
     assert "llm.model.embed_tokens.weight" in llm_keys and len(llm_keys) > 10
+
+
+def test_a_bfloat16_llm_keeps_its_dtype_through_the_trainers_float32_cast(tmp_path_factory):
+    """ESPnet casts the whole model to --train_dtype; a half-precision LLM must stay half precision
+    (memory), LoRA and the speech side float32, and a training step must still reach the adapter."""
+    from part.model.speech_llm import SpeechLLM
+
+    llm_dir = shared_tiny_llm(tmp_path_factory)
+    model, tok = build_tiny_speech_llm(llm_dir, adapter="linear", lora=True)
+    model.llm.to(torch.bfloat16)
+    model = SpeechLLM(model.encoder, model.adapter, model.llm, eos_id=model.eos_id, pad_id=model.pad_id,
+                      llm_dtype=torch.bfloat16)
+    model.to(dtype=torch.float32)  # what ESPnet's main_worker does
+    dtypes = {n: p.dtype for n, p in model.named_parameters()}
+    assert all(d == torch.bfloat16 for n, d in dtypes.items() if n.startswith("llm.") and "lora_" not in n)
+    assert all(d == torch.float32 for n, d in dtypes.items() if not n.startswith("llm.") or "lora_" in n)
+    for name, p in model.named_parameters():
+        p.requires_grad = name.startswith("adapter.")
+    prefix, prefix_lengths = pad_ids([tok.encode("<|de|>", add_special_tokens=False)] * 2)
+    suffix, suffix_lengths = pad_ids([tok.encode("<|transcribe|>", add_special_tokens=False)] * 2)
+    text, text_lengths = pad_ids([tok.encode(" Hallo Welt", add_special_tokens=False)] * 2)
+    speech = torch.randn(2, 48, FEAT_DIM)
+    loss, _, _ = model(speech, torch.tensor([48, 40]), prefix, prefix_lengths, suffix, suffix_lengths,
+                       text, text_lengths)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.adapter.parameters())

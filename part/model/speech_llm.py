@@ -28,7 +28,7 @@ IGNORE = -100
 
 class SpeechLLM(AbsESPnetModel):
     def __init__(self, encoder: SpeechEncoder, adapter: nn.Module, llm: nn.Module, eos_id: int, pad_id: int,
-                 save_llm_base: bool = False):
+                 save_llm_base: bool = False, llm_dtype: Optional[torch.dtype] = None):
         super().__init__()
         self.encoder = encoder
         self.adapter = adapter
@@ -36,6 +36,18 @@ class SpeechLLM(AbsESPnetModel):
         self.eos_id = eos_id
         self.pad_id = pad_id
         self.save_llm_base = save_llm_base
+        # A half-precision LLM keeps its dtype when the trainer casts the model to --train_dtype
+        # (float32): a frozen 7B LLM in bfloat16 takes half the memory. Encoder and adapter follow
+        # --train_dtype, and their vectors are cast to the LLM's dtype where they meet.
+        self.llm_dtype = llm_dtype
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        if self.llm_dtype is not None:
+            for name, p in self.llm.named_parameters():  # LoRA weights stay in float32 (peft's choice)
+                if "lora_" not in name and p.is_floating_point() and p.dtype != self.llm_dtype:
+                    p.data = p.data.to(self.llm_dtype)
+        return self
 
     def train(self, mode: bool = True):
         """Training mode, except for batch-norm layers whose parameters are frozen (e.g. the Conformer
@@ -93,7 +105,7 @@ class SpeechLLM(AbsESPnetModel):
         for i in range(batch):
             pre = embed(prefix[i, : prefix_lengths[i]].clamp(min=0))
             suf = embed(suffix[i, : suffix_lengths[i]].clamp(min=0))
-            parts = [pre, speech_emb[i, : speech_len[i]], suf]
+            parts = [pre, speech_emb[i, : speech_len[i]].to(pre.dtype), suf]
             n_prompt = sum(p.size(0) for p in parts)
             labels = None
             if target is not None:

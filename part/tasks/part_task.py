@@ -216,7 +216,7 @@ class PARTTask(AbsTask):
             trainable = ActivationSchedule.from_conf(args.schedule_conf).trainable
             full_llm = any("llm" in groups for groups in trainable.values())
             model = SpeechLLM(encoder, adapter, llm, eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id,
-                              save_llm_base=args.save_llm_base or full_llm)
+                              save_llm_base=args.save_llm_base or full_llm, llm_dtype=_half_dtype(args.llm_conf))
         if args.encoder_path:
             _load_encoder_weights(model, args.encoder_path, args.encoder_model_file)
         schedule = ActivationSchedule.from_conf(args.schedule_conf)
@@ -225,6 +225,14 @@ class PARTTask(AbsTask):
             apply_trainable(model, first)
         log_parameter_summary(model, "initial ")
         return model
+
+
+def _half_dtype(llm_conf: dict):
+    """The LLM's dtype when it is half precision (kept through ESPnet's cast to --train_dtype)."""
+    import torch
+
+    name = (llm_conf or {}).get("dtype", "float32")
+    return getattr(torch, name) if name in ("bfloat16", "float16") else None
 
 
 def _resolve_pretrained_encoder(args: argparse.Namespace) -> None:
