@@ -303,7 +303,7 @@ def test_finished_stage_is_skipped_changed_refused_redo_restarts(world, caplog):
     write(config, CONFIG.replace("max_epoch: 2", "max_epoch: 1").replace("warmup_steps: 5", "warmup_steps: 7"))
     caplog.clear()
     assert run_stage(out, args) == 3
-    assert "was made with other options; refusing" in caplog.text
+    assert "was made with other options or inputs (data, initial model); refusing" in caplog.text
     assert "-    warmup_steps: 5" in caplog.text.replace('\\n', '\n') or "warmup_steps: 5" in caplog.text
     assert "warmup_steps: 7" in caplog.text
     assert (out / "checkpoint.pth").stat().st_mtime_ns == stamp
@@ -313,6 +313,28 @@ def test_finished_stage_is_skipped_changed_refused_redo_restarts(world, caplog):
     assert "--redo true: removing" in caplog.text
     assert (out / "checkpoint.pth").stat().st_mtime_ns != stamp
     assert model_state(out / "checkpoint.pth")["reporter"]["epoch"] == 1
+
+
+def test_a_finished_stage_whose_data_changed_is_refused_not_reused(world, caplog, tmp_path):
+    """Re-made data (stages 1-3 run again) must not let an old stage count as finished."""
+    import shutil
+
+    data = tmp_path / "train_copy"
+    shutil.copytree(world["train"], data)
+    world = dict(world, train=data)
+    out = world["root"] / "exp" / "data_changed"
+    config = write(world["root"] / "conf" / "one_epoch_data.yaml", CONFIG.replace("max_epoch: 2", "max_epoch: 1"))
+    args = train_args(world, out, config)
+    assert run_stage(out, args) == 0
+    text = data / "text"
+    lines = text.read_text(encoding="utf-8").splitlines()
+    key, value = lines[0].split(" ", 1)
+    lines[0] = f"{key} {value} extra"
+    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    assert run_stage(out, args) == 3
+    assert "other options or inputs" in caplog.text and str(text) in caplog.text
 
 
 # ---------------------------------------------------------------------------------------------- bad input

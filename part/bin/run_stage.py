@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import hashlib
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ import shutil
 import sys
 import traceback
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 FINGERPRINT = "stage_options.json"
 DONE = ".done"
@@ -56,8 +57,42 @@ def _option_values(train_args: List[str], name: str) -> List[str]:
     return values
 
 
+# Inputs whose content decides the result: a stage re-run on re-made data (stage 1-3 again) or on a
+# retrained previous stage must not count as finished.
+INPUT_OPTIONS = ("--train_data_path_and_name_and_type", "--valid_data_path_and_name_and_type",
+                 "--train_shape_file", "--valid_shape_file", "--init_param")
+HASH_LIMIT = 512 * 1024 * 1024  # larger files (a real LLM's weights are never named here) count by size
+
+
+def _content_id(path: Path) -> Optional[str]:
+    if not path.is_file():
+        return None
+    if path.stat().st_size > HASH_LIMIT:
+        return f"size:{path.stat().st_size}"
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def input_fingerprint(train_args: List[str]) -> Dict[str, Optional[str]]:
+    """Content hashes of the data lists, shape files and initial model a stage reads."""
+    inputs: Dict[str, Optional[str]] = {}
+    for option in INPUT_OPTIONS:
+        for value in _option_values(train_args, option):
+            path = Path(value.split(",")[0].split(":")[0])
+            inputs[str(path)] = _content_id(path)
+    encoder_dirs = _option_values(train_args, "--encoder_path")
+    if encoder_dirs and encoder_dirs[-1] not in ("", "none", "None"):
+        model_file = (_option_values(train_args, "--encoder_model_file") or ["valid.loss.best.pth"])[-1]
+        path = Path(encoder_dirs[-1]) / model_file
+        inputs[str(path)] = _content_id(path)
+    return inputs
+
+
 def fingerprint(train_args: List[str]) -> dict:
-    """The stage's options plus the content of every config file they name."""
+    """The stage's options, the content of every config file they name and of its inputs."""
     configs = {}
     for value in _option_values(train_args, "--config"):
         path = Path(value)
@@ -73,7 +108,7 @@ def fingerprint(train_args: List[str]) -> dict:
         if arg.split("=", 1)[0] in RUN_OPTIONS:
             continue
         kept.append(arg)
-    return {"args": kept, "configs": configs}
+    return {"args": kept, "configs": configs, "inputs": input_fingerprint(train_args)}
 
 
 def _diff(old: dict, new: dict) -> str:
@@ -276,7 +311,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if old != fp:
             if has_results(out):
                 logging.error(
-                    "%s: %s was made with other options; refusing to reuse or overwrite it.\n%s\n"
+                    "%s: %s was made with other options or inputs (data, initial model); refusing to reuse or overwrite it.\n%s\n"
                     "Start it over with --redo true, or write a new experiment dir with --exp_tag <tag>.",
                     name, out, _diff(old or {}, fp))
                 return 3

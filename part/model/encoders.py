@@ -121,11 +121,18 @@ class ConformerSpeechEncoder(SpeechEncoder):
     """
 
     def __init__(self, input_size: int = 80, stats_file: Optional[str] = None, lfr: Optional[List[int]] = None,
-                 **conformer_conf):
+                 specaug: Optional[dict] = None, **conformer_conf):
         super().__init__()
         from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 
         self.normalize = GlobalCMVN(input_size, stats_file)
+        # SpecAugment (ESPnet's; training mode only), e.g. {num_freq_mask: 2, freq_mask_width_range: [0, 27],
+        # num_time_mask: 2, time_mask_width_ratio_range: [0, 0.05]}.
+        self.specaug = None
+        if specaug:
+            from espnet2.asr.specaug.specaug import SpecAug
+
+            self.specaug = SpecAug(**specaug)
         self.lfr = tuple(lfr) if lfr else None
         if self.lfr and (len(self.lfr) != 2 or self.lfr[0] < self.lfr[1]):
             raise ValueError(f"encoder_conf.lfr must be [m, n] with m >= n, got {lfr}")
@@ -139,6 +146,8 @@ class ConformerSpeechEncoder(SpeechEncoder):
         # held there.
         padded = torch.arange(feats.size(1), device=feats.device)[None, :] >= lengths[:, None]
         normed = self.normalize(feats).masked_fill(padded[..., None], 0.0)
+        if self.specaug is not None and self.training:
+            normed, _ = self.specaug(normed, lengths)
         if self.lfr:
             normed, lengths = low_frame_rate(normed, lengths, *self.lfr)
         hidden, out_lengths, _ = self.conformer(normed, lengths)

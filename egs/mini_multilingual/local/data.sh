@@ -12,7 +12,7 @@ log() {
 }
 log "$0 $*"
 
-size=default              # tiny (12/4/4 utterances per language, CI), default (600/30/100), large (2000/50/200)
+size=default              # tiny (12/4/4 utterances per language, CI), default (1500/30/100), large (4000/50/200)
 langs=en,de,fr,es,zh,ja   # languages, comma separated
 seed=1                    # seed of the sentences, voices and noise
 nj=2                      # parallel synthesis jobs
@@ -21,8 +21,8 @@ force=false               # remake the corpus even if a finished run had the sam
 help_message="Usage: $0 [options]
 Make the embedded multilingual corpus (stage 1 of egs/mini_multilingual) in the current directory.
 Options:
-  --size <tiny|default|large>  utterances per language train/dev/test: tiny 12/4/4, default 600/30/100,
-                               large 2000/50/200 (default: ${size})
+  --size <tiny|default|large>  utterances per language train/dev/test: tiny 12/4/4, default 1500/30/100,
+                               large 4000/50/200 (default: ${size})
   --langs <l1,l2,...>          languages among en,de,fr,es,zh,ja (default: ${langs})
   --seed <int>                 seed of sentences, voices and noise (default: ${seed})
   --nj <int>                   parallel synthesis jobs (default: ${nj})

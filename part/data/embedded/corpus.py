@@ -48,8 +48,8 @@ class SizeSpec:
 
 SIZES: Dict[str, SizeSpec] = {
     "tiny": SizeSpec(train=12, dev=4, test=4, lm_train=200, lm_dev=20),
-    "default": SizeSpec(train=600, dev=30, test=100, lm_train=20000, lm_dev=500),
-    "large": SizeSpec(train=2000, dev=50, test=200, lm_train=60000, lm_dev=1000),
+    "default": SizeSpec(train=1500, dev=30, test=100, lm_train=20000, lm_dev=500),
+    "large": SizeSpec(train=4000, dev=50, test=200, lm_train=60000, lm_dev=1000),
 }
 
 

@@ -20,7 +20,7 @@ Writes, below ``--out`` (paths inside the files are relative to it, see docs/con
   again, keeping every WAV that would come out the same.
 
 Sizes (utterances per language train/dev/test, text tuples lm_train/lm_dev): tiny 12/4/4, 200/20;
-default 600/30/100, 20000/500; large 2000/50/200, 60000/1000. ``--num_*`` overrides one of them.
+default 1500/30/100, 20000/500; large 4000/50/200, 60000/1000. ``--num_*`` overrides one of them.
 """
 from __future__ import annotations
 
@@ -258,7 +258,7 @@ def get_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", default=".", help="recipe directory to write data/ and downloads/ into")
     parser.add_argument("--size", default="default", choices=sorted(SIZES),
-                        help="tiny 12/4/4 utterances per language (CI), default 600/30/100, large 2000/50/200")
+                        help="tiny 12/4/4 utterances per language (CI), default 1500/30/100, large 4000/50/200")
     parser.add_argument("--langs", default=",".join(SUPPORTED_LANGS),
                         help=f"languages, comma or space separated, of: {' '.join(SUPPORTED_LANGS)}")
     parser.add_argument("--seed", type=int, default=1, help="seed of the text and of every voice and noise draw")
