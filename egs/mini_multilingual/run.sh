@@ -8,6 +8,7 @@
 #   ./run.sh --size tiny                  # the CI-sized world, in size_tiny/
 set -euo pipefail
 
+template=$(cd "$(dirname "$(readlink -f "$0")")/../TEMPLATE" && pwd)
 size=default          # tiny | default | large: corpus size and training budget
 langs=en,de,fr,es,zh,ja  # comma separated
 
@@ -37,7 +38,7 @@ if [ "${size}" != default ]; then
   echo "$0: --size ${size}: working in $(pwd)"
 fi
 # shellcheck disable=SC2046
-"$(dirname "$(readlink -f "$0")")/../TEMPLATE/part.sh" \
+"${template}/part.sh" \
   --local_data_opts "--size ${size} --langs ${langs}" \
   --train_set train --valid_set dev --test_sets "test" \
   --prompts conf/prompts.yaml --llm_config "conf/llm_${size}.yaml" --encoder_config conf/encoder.yaml \
