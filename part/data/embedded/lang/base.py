@@ -78,7 +78,8 @@ class Realiser:
     def realise(self, frame: str, slots: Dict[str, object]) -> Sentence:
         method = getattr(self, "frame_" + frame, None)
         if method is None:
-            raise NotImplementedError(f"language '{self.code}' has no realisation of frame '{frame}'")
+            raise KeyError(f"language '{self.code}' has no realisation of frame '{frame}': add a frame_{frame} "
+                           f"method to its Realiser in part/data/embedded/lang/")
         out = method(**slots)
         if isinstance(out, str):
             return Sentence(self.code, out)
