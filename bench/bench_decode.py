@@ -5,8 +5,8 @@ Usage::
     tools/venv/bin/python bench/bench_decode.py [--num_utts 64] [--batch_size 16] [--tokens 20]
         [--adapter transformer_cnn|ctc_posterior] [--threads 1] [--repeats 2] [--json bench_decode.json]
 
-The model has the embedded recipe's default size with random weights: ESPnet Conformer (144-d, 4 blocks,
-conv2d subsampling, as ``conf/encoder.yaml``), an adapter, and a Qwen2 LLM (hidden 256, 4 layers,
+The model has the embedded recipe's default size with random weights: the encoder of
+``egs/mini_multilingual/conf/encoder.yaml`` (ESPnet Conformer, 144-d, 4 blocks, low-frame-rate input), an adapter, and a Qwen2 LLM (hidden 256, 4 layers,
 vocabulary 2000, as ``conf/llm_default.yaml``). ``--num_utts`` synthetic utterances of 2-4 s (noisy
 tones, 80-bin fbank computed beforehand, not timed) are decoded with an ASR-like prompt; every
 hypothesis is exactly ``--tokens`` tokens long (``min_new_tokens = max_new_tokens``: a random LLM has
@@ -24,6 +24,7 @@ CTC head keeps about one per token), so the LLM input is longer than in a traine
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import json
 import platform
 import sys
@@ -51,8 +52,11 @@ def build_model(adapter: str, seed: int = 0):
         for p in llm.parameters():
             if p.dim() > 1:
                 p.normal_(0.0, 2.0 / p.size(-1) ** 0.5)
-    encoder = build_encoder("conformer", 80, dict(output_size=144, attention_heads=4, linear_units=576, num_blocks=4,
-                                                  input_layer="conv2d", dropout_rate=0.1, cnn_module_kernel=15),
+    import yaml
+
+    recipe_conf = Path(__file__).resolve().parents[1] / "egs" / "mini_multilingual" / "conf" / "encoder.yaml"
+    encoder_conf = yaml.safe_load(recipe_conf.read_text(encoding="utf-8"))["encoder_conf"]
+    encoder = build_encoder("conformer", 80, encoder_conf,
                             ctc_vocab_size=vocab if adapter == "ctc_posterior" else None)
     conf = {"hidden_dim": 256} if adapter == "ctc_posterior" else {}
     adapter_module = build_adapter(adapter, encoder.output_size, 256, conf)
