@@ -29,6 +29,10 @@ workdir=.
 [ "${size}" = default ] || workdir=size_${size}  # run.sh keeps each non-default size in its own dir
 expdir=exp
 start=${SECONDS}
+# Wall time of every step (egs/TEMPLATE/part.sh appends to it, run after run): printed and put in the report.
+mkdir -p "${workdir}/${expdir}"
+export PART_TIMING
+PART_TIMING=$(cd "${workdir}/${expdir}" && pwd)/wall_time.tsv
 # Data, features, task lists, in-recipe LLM and encoder: shared by both methods and every seed.
 ./run.sh --size "${size}" --expdir "${expdir}" --stage 1 --stop_stage 3
 for seed in ${seeds}; do
@@ -50,7 +54,7 @@ echo
 echo "=== PART vs Baseline-2stage (${expdir}; error = WER, CER for zh/ja; BLEU for translation) ==="
 report=RESULTS.md
 python -m part.bin.make_results --exp_dir "${expdir}" --out "${report}" --title "Embedded recipe, size ${size}" \
-  --produced_by "./run_all.sh --size ${size} --seeds '${seeds}'"
+  --produced_by "./run_all.sh --size ${size} --seeds '${seeds}'" --wall_time "${expdir}/wall_time.tsv"
 echo
 echo "Main job finished in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s."
 where=${recipe_dir}/${workdir#./}

@@ -1,60 +1,55 @@
-"""Wall time of each stage of the main job (the embedded recipe, PART and Baseline-2stage).
+"""Wall time of each step of the main job (./run_all.sh: the embedded recipe, PART and Baseline-2stage).
 
-    python bench/bench_main_job.py --size tiny            # a quick look
-    python bench/bench_main_job.py --size default         # the figures quoted in RESULTS.md
+    python bench/bench_main_job.py --size tiny             # a quick look (a few minutes)
+    python bench/bench_main_job.py --size default          # the figures quoted in RESULTS.md (~25 min)
+    python bench/bench_main_job.py --size default --seeds "1 2 3"
 
-Runs ``egs/mini_multilingual/run.sh`` stage by stage in a fresh experiment dir (``exp_bench_<size>``;
-data and features of the recipe are reused if they exist, so stages 1-2 time a re-check unless
-``--fresh``), and prints a table of seconds per stage so that the slowest one is known.
+Runs ``./run_all.sh`` in a fresh copy of the recipe (``--workdir``, a new temporary dir by default, so
+every step is computed, nothing of the repository's recipe dir is reused or touched) and prints the
+seconds of each step as egs/TEMPLATE/part.sh measured them ($PART_TIMING), the total and the slowest
+step. The same table is at the end of the copy's RESULTS.md.
 """
 from __future__ import annotations
 
 import argparse
-import shutil
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-RECIPE = Path(__file__).resolve().parents[1] / "egs" / "mini_multilingual"
-STAGES = [(1, "data preparation"), (2, "features"), (3, "task lists, LLM + encoder pretraining"),
-          (4, "stage 1"), (5, "stage 2"), (6, "stage 3"), (7, "decoding"), (8, "scoring")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def run(cmd, log):
-    t0 = time.time()
-    with open(log, "a", encoding="utf-8") as f:
-        proc = subprocess.run(cmd, cwd=RECIPE, stdout=f, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed (exit {proc.returncode}); see {log}")
-    return time.time() - t0
+from part.recipe_copy import REPO, make_recipe_copy  # noqa: E402
+from part.scoring.report_sections import WALL_TIME_HEADER, read_wall_times, wall_time_rows  # noqa: E402
+from part.scoring.results import text_table  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="tiny", choices=["tiny", "default", "large"])
-    parser.add_argument("--fresh", action="store_true", help="remove the bench's experiment dir first")
+    parser.add_argument("--seeds", default="1", help="seeds of the comparison (default: %(default)s)")
+    parser.add_argument("--workdir", default=None,
+                        help="where the recipe copy goes (must not exist; default: a new temporary dir, kept)")
     args = parser.parse_args()
-    expdir = f"exp_bench_{args.size}"
-    if args.fresh:
-        shutil.rmtree(RECIPE / expdir, ignore_errors=True)
-    log = RECIPE / f"{expdir}.log"
-    rows = []
-    for method in ("part", "baseline"):
-        for stage, what in STAGES:
-            if method == "baseline" and stage <= 3:
-                continue  # shared by both methods
-            if method == "baseline" and stage == 6:
-                continue  # Baseline-2stage has two training stages
-            cmd = ["./run.sh", "--size", args.size, "--expdir", expdir, "--method", method,
-                   "--stage", str(stage), "--stop_stage", str(stage)]
-            seconds = run(cmd, log)
-            rows.append((method if stage > 3 else "shared", stage, what, seconds))
-            print(f"{rows[-1][0]:9s} stage {stage}  {what:42s} {seconds:8.1f} s", flush=True)
-    total = sum(r[3] for r in rows)
-    slowest = max(rows, key=lambda r: r[3])
-    print(f"\ntotal {total:.0f} s ({total / 60:.1f} min); slowest: {slowest[0]} stage {slowest[1]} "
-          f"({slowest[2]}, {slowest[3]:.0f} s, {100 * slowest[3] / total:.0f}%)")
+    root = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="part_bench_main_job_"))
+    recipe = make_recipe_copy(root)
+    log = root / "run_all.log"
+    print(f"running ./run_all.sh --size {args.size} --seeds '{args.seeds}' in {recipe} (log: {log})", flush=True)
+    t0 = time.time()
+    with log.open("w", encoding="utf-8") as f:
+        proc = subprocess.run([str(REPO / "run_all.sh"), "--size", args.size, "--seeds", args.seeds], cwd=REPO,
+                              env=dict(os.environ, PART_RECIPE_DIR=str(recipe)), stdout=f, stderr=subprocess.STDOUT)
+    wall = time.time() - t0
+    if proc.returncode != 0:
+        sys.exit(f"run_all.sh failed (exit {proc.returncode}); see {log}")
+    workdir = recipe if args.size == "default" else recipe / f"size_{args.size}"
+    rows = read_wall_times(workdir / "exp" / "wall_time.tsv")
+    print("\n".join(text_table(WALL_TIME_HEADER, wall_time_rows(rows))))
+    slowest = max(rows, key=lambda r: r[1])
+    print(f"\nslowest step: {slowest[0]} ({slowest[1]:.0f} s); run_all.sh as a whole (install check and report "
+          f"included): {wall:.0f} s ({wall / 60:.1f} min) on {os.cpu_count()} CPU cores")
     return 0
 
 

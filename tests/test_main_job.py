@@ -6,26 +6,12 @@ never touches results in the repository's recipe dir and always runs every stage
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "egs" / "mini_multilingual"
-
-
-def make_recipe_copy(root: Path) -> Path:
-    egs = root / "egs"
-    recipe = egs / "mini_multilingual"
-    recipe.mkdir(parents=True)
-    (egs / "TEMPLATE").symlink_to(REPO / "egs" / "TEMPLATE")
-    (root / "utils").symlink_to(REPO / "utils")
-    for name in ("conf", "local", "path.sh"):
-        (recipe / name).symlink_to(RECIPE / name)
-    shutil.copy(RECIPE / "run.sh", recipe / "run.sh")
-    return recipe
+from part.recipe_copy import REPO, make_recipe_copy
 
 
 @pytest.mark.slow
@@ -57,6 +43,14 @@ def check_outputs(recipe: Path, log: str) -> None:
     assert "de-en (BLEU)" in table
     report = (work / "RESULTS.md").read_text()
     assert "./run_all.sh --size tiny" in report
+    # The wall time of every step, printed and in the report, in the order the steps ran.
+    timing = log[log.index("Wall time of each step of this run"):]
+    steps = ["stage 1: data preparation", "stage 2: features", "stage 3: LLM pretraining",
+             "stage 3: encoder pretraining", "stage 4: part_seed1 stage1", "stage 6: part_seed1 stage3",
+             "stage 7: part_seed1 decoding", "stage 5: baseline_seed1 stage2", "stage 9: part_seed1 analysis"]
+    positions = [timing.index(step) for step in steps[:-1]]
+    assert positions == sorted(positions) and steps[-1] in timing and "total" in timing
+    assert "## Wall time" in report and "| stage 3: encoder pretraining |" in report
 
     # Each training stage of each method trained, with curves; PART stage 2 unfroze the encoder
     # progressively and stage 3 added text-only translation from its second epoch.
@@ -66,6 +60,7 @@ def check_outputs(recipe: Path, log: str) -> None:
             assert (stage_dir / ".done").is_file()
             assert (stage_dir / "valid.acc.ave.pth").exists()
             assert any((stage_dir / "images").glob("loss.png"))
+            assert "epoch results" in (stage_dir / "train.log").read_text()
         assert not (exp / method / "stage3").exists() or method.startswith("part")
     assert "trainable groups ['adapter', 'encoder_last_2']" in log
     assert "trainable groups ['adapter', 'encoder']" in log

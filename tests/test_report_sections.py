@@ -34,3 +34,23 @@ def test_analysis_section_tabulates_each_stage_with_relative_links(tmp_path):
     assert "| part_seed1 | stage2 | 0.500 | 0.250 | 90.0% | 0.400 | [heatmap](../exp/part_seed1/analysis/stage2/grad_similarity.png) |" in text
     assert "(../exp/part_seed1/analysis/stage_summary.png)" in text
     assert analysis_section(tmp_path / "nothing", report) == ""
+
+
+def test_wall_time_section_sums_repeated_steps_and_names_the_slowest(tmp_path):
+    import pytest
+
+    from part.scoring.report_sections import read_wall_times, wall_time_section
+
+    tsv = tmp_path / "wall_time.tsv"
+    # A first run killed during encoder pretraining, then a second that found stages 1-2 done.
+    tsv.write_text("stage 1: data preparation\t60.5\nstage 3: encoder pretraining\t100.0\n"
+                   "stage 1: data preparation\t2.0\nstage 3: encoder pretraining\t230.0\n"
+                   "stage 4: part_seed1 stage1\t50.0\n")
+    assert read_wall_times(tsv) == [("stage 1: data preparation", 62.5), ("stage 3: encoder pretraining", 330.0),
+                                    ("stage 4: part_seed1 stage1", 50.0)]
+    text = wall_time_section(tsv)
+    assert "The slowest step: **stage 3: encoder pretraining** (5.5 min)" in text
+    assert "| stage 3: encoder pretraining | 330 | 5.5 | 75% |" in text and "| total | 442 | 7.4 | 100% |" in text
+    tsv.write_text("stage 1: data preparation\t60.5\nstage 2 features 12\n")
+    with pytest.raises(ValueError, match=r"wall_time.tsv:2: expected"):
+        read_wall_times(tsv)

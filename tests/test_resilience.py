@@ -180,6 +180,10 @@ def test_kill_mid_epoch_then_resume_equals_uninterrupted(world, killed_and_refer
     assert_same_weights(reference / "2epoch.pth", out / "2epoch.pth")
     assert_same_weights(reference / "valid.acc.ave.pth", out / "valid.acc.ave.pth")
     assert train_losses(out) == train_losses(reference)
+    # Both attempts are in the stage's own log: the killed one and the resumed one.
+    log = (out / "train.log").read_text(encoding="utf-8")
+    assert log.count("log of this attempt") == 2 and "continuing at epoch 2" in log
+    assert "2epoch results" in log
 
 
 def test_truncated_checkpoint_falls_back_to_previous(world, reference, caplog):

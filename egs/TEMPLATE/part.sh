@@ -10,6 +10,15 @@ log() {
 
 SECONDS=0
 
+# Wall time of each step, appended to the file named by $PART_TIMING when it is set (run_all.sh sets it
+# and prints the table at the end; bench/bench_main_job.py reads it).
+timer_start() { _timer_t0=$(date +%s.%N); }
+timer_stop() {
+  [ -n "${PART_TIMING:-}" ] || return 0
+  awk -v a="${_timer_t0}" -v b="$(date +%s.%N)" -v what="$1" 'BEGIN { printf "%s\t%.1f\n", what, b - a }' \
+    >> "${PART_TIMING}"
+}
+
 # ---- General options -----------------------------------------------------------------------------
 stage=1                 # first stage to run
 stop_stage=100          # last stage to run
@@ -146,15 +155,18 @@ train_stage() {
 
 # ==================================================================================================
 if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ]; then
+  timer_start
   log "Stage 1: data preparation: local/data.sh ${local_data_opts}"
   # shellcheck disable=SC2086
   local/data.sh ${local_data_opts}
   for dset in ${train_set} ${valid_set} ${test_sets}; do
     "${utils}/validate_data_dir.sh" "data/${dset}"
   done
+  timer_stop "stage 1: data preparation"
 fi
 
 if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ]; then
+  timer_start
   log "Stage 2: fbank features and length filtering -> ${dumpdir}/fbank"
   for dset in ${train_set} ${valid_set} ${test_sets}; do
     stats=false; [ "${dset}" = "${train_set}" ] && stats=true
@@ -163,9 +175,11 @@ if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ]; then
       --nj "${nj}" --min_frames "${min_frames}" --max_frames "${max_frames}" --compute_stats "${stats}" \
       ${feats_opts}
   done
+  timer_stop "stage 2: features"
 fi
 
 if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
+  timer_start
   log "Stage 3: task lists (${train_tasks} for training; ${test_tasks} for testing)"
   for dset in ${train_set} ${valid_set}; do
     ${python} -m part.data.tasks --feats_dir "${dumpdir}/fbank/${dset}" --out_dir "${dumpdir}/tasks/${dset}" \
@@ -175,16 +189,20 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
     ${python} -m part.data.tasks --feats_dir "${dumpdir}/fbank/${dset}" --out_dir "${dumpdir}/tasks/${dset}" \
       --prompts "${prompts}" --tasks "${test_tasks}" --directions "${directions}"
   done
+  timer_stop "stage 3: task lists"
   if [ "${llm_path}" = "${expdir}/llm" ]; then
+    timer_start
     log "Stage 3: pretraining the in-recipe LLM -> ${llm_path} (${llm_config})"
     ${python} -m part.bin.pretrain_llm --text "${lm_text}/train.jsonl" --valid_text "${lm_text}/dev.jsonl" \
       --prompts "${prompts}" --config "${llm_config}" --out_dir "${llm_path}"
+    timer_stop "stage 3: LLM pretraining"
   else
     log "Stage 3: using the LLM in ${llm_path}"
     [ -f "${llm_path}/config.json" ] || ls "${llm_path}"/*.gguf >/dev/null 2>&1 || {
       echo "$0: --llm_path ${llm_path} is not a Hugging Face model directory (no config.json)" >&2; exit 1; }
   fi
   if [ "${encoder_path}" = "${expdir}/encoder" ]; then
+    timer_start
     log "Stage 3: pretraining the in-recipe encoder (CTC over the LLM's tokens) -> ${encoder_path}"
     # shellcheck disable=SC2086
     ${python} -m part.bin.run_stage --name encoder --output_dir "${encoder_path}" --redo "${redo}" -- \
@@ -198,6 +216,7 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
       --valid_data_path_and_name_and_type "${dumpdir}/tasks/${valid_set}/feats.scp,speech,kaldi_ark" \
       --valid_data_path_and_name_and_type "${dumpdir}/tasks/${valid_set}/text,text,text" \
       --valid_shape_file "${dumpdir}/tasks/${valid_set}/speech_shape" ${train_args}
+    timer_stop "stage 3: encoder pretraining"
   elif [ "${encoder_path}" = none ]; then
     log "Stage 3: the encoder is defined by ${train_config_dir}/stage*.yaml"
   else
@@ -215,14 +234,17 @@ for n in 1 2 3; do
       continue
     fi
     prev=""; [ ${n} -gt 1 ] && prev=stage$((n - 1))
+    timer_start
     log "Stage ${s}: ${method} stage${n} (${train_config_dir}/stage${n}.yaml) -> ${method_dir}/stage${n}"
     train_stage "stage${n}" "${prev}"
+    timer_stop "stage ${s}: ${method_dir##*/} stage${n}"
   fi
 done
 
 [ -n "${inference_stages}" ] || inference_stages=${train_stages[-1]}
 
 if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
+  timer_start
   for st in ${inference_stages}; do
     for dset in ${test_sets}; do
       log "Stage 7: decoding ${dset} (${test_tasks}) with ${method_dir}/${st}/${init_model}"
@@ -232,9 +254,11 @@ if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
         --out_prefix "${method_dir}/${st}/decode_${dset}" ${inference_args}
     done
   done
+  timer_stop "stage 7: ${method_dir##*/} decoding"
 fi
 
 if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
+  timer_start
   log "Stage 8: scoring"
   for st in ${inference_stages}; do
     for dset in ${test_sets}; do
@@ -254,12 +278,15 @@ if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
   done
   ${python} -m part.bin.make_results --exp_dir "${expdir}" --out "${expdir}/RESULTS.md"
   log "Results: $(pwd)/${expdir}/RESULTS.md"
+  timer_stop "stage 8: ${method_dir##*/} scoring"
 fi
 
 if [ ${stage} -le 9 ] && [ ${stop_stage} -ge 9 ]; then
+  timer_start
   log "Stage 9: analysis of ${method_dir}"
   ${python} -m part.bin.part_analyze --method_dir "${method_dir}" --data_dir "${dumpdir}/tasks/${valid_set}" \
     --out_dir "${method_dir}/analysis" --ngpu "${ngpu}" --nj "${nj}"
+  timer_stop "stage 9: ${method_dir##*/} analysis"
 fi
 
 log "Finished stages ${stage}-${stop_stage} in ${SECONDS} s"

@@ -13,7 +13,8 @@ method, stage, seed, set and task are read from the path and ``decode_info.json`
 - per run, a table per language (Snt, Wrd, Corr, Sub, Del, Ins, Err, S.Err as sclite reports them, and
   the WER/CER) or per direction (BLEU, chrF, tokenizer, sacrebleu signatures), with the average,
 - the environment (python, torch, transformers... versions, platform) and the git revision,
-- the command that regenerates it.
+- the command that regenerates it,
+- with ``--wall_time``, the wall time of each step of the run (also printed).
 
 The comparison table is also printed on stdout.
 """
@@ -33,14 +34,18 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--title", default=None, help="report title (default: 'Results: <exp_dir>')")
     parser.add_argument("--produced_by", default="",
                         help="the command that produced the experiments (e.g. ./run_all.sh ...), shown in the report")
+    parser.add_argument("--wall_time", default=None,
+                        help="wall time per step of the run (the $PART_TIMING file of egs/TEMPLATE/part.sh): "
+                             "a table in the report and on stdout")
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (make_results) %(levelname)s: %(message)s")
-    from part.scoring.report_sections import analysis_section, curves_section
-    from part.scoring.results import build_report, comparison_table, regenerate_command
+    from part.scoring.report_sections import (WALL_TIME_HEADER, analysis_section, curves_section,
+                                              read_wall_times, wall_time_rows, wall_time_section)
+    from part.scoring.results import build_report, comparison_table, regenerate_command, text_table
 
     exp_dir = Path(args.exp_dir)
     if not exp_dir.is_dir():
@@ -48,15 +53,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     title = args.title if args.title is not None else f"Results: {args.exp_dir}"
     try:
-        command = regenerate_command(args.exp_dir, args.out, args.title)
+        command = regenerate_command(args.exp_dir, args.out, args.title, args.wall_time)
         if args.produced_by:
             command = f"# the experiments were produced by (from the repository root):\n{args.produced_by}\n" \
                       f"# and this report by (from the recipe dir):\n{command}"
         report = build_report(exp_dir, title=title, command=command)
-        report = "\n\n".join(part.rstrip("\n") for part in (report, curves_section(exp_dir, Path(args.out)),
-                                                               analysis_section(exp_dir, Path(args.out))) if part) + "\n"
+        sections = [report, curves_section(exp_dir, Path(args.out)), analysis_section(exp_dir, Path(args.out))]
         table = comparison_table(exp_dir)
-    except ValueError as e:
+        if args.wall_time:
+            sections.append(wall_time_section(Path(args.wall_time)))
+            table += "\nWall time of each step of this run:\n" + "\n".join(
+                text_table(WALL_TIME_HEADER, wall_time_rows(read_wall_times(Path(args.wall_time))))) + "\n"
+        report = "\n\n".join(part.rstrip("\n") for part in sections if part) + "\n"
+    except (ValueError, FileNotFoundError) as e:
         logging.error("%s", e)
         return 1
     out = Path(args.out)

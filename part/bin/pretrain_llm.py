@@ -38,7 +38,7 @@ from part.data.tasks import load_prompts, render
 DEFAULTS = dict(
     vocab_size=2000, hidden_size=256, num_layers=4, num_heads=4, num_kv_heads=2, intermediate_size=768,
     max_len=160, steps=1500, batch_size=64, lr=2e-3, warmup=100, weight_decay=0.01,
-    copy_prob=0.35, mt_prob=0.45, lm_prob=0.2, seed=1,
+    copy_prob=0.6, mt_prob=0.4, lm_prob=0.0, seed=1,
 )
 
 

@@ -37,6 +37,7 @@ from typing import Dict, List, Optional, Tuple
 
 FINGERPRINT = "stage_options.json"
 DONE = ".done"
+LOG = "train.log"
 # How a stage runs, not what it computes: not part of its identity.
 RUN_OPTIONS = {"--resume", "--ngpu", "--num_workers", "--multiprocessing_distributed", "--dist_backend",
                "--dist_init_method", "--dist_world_size", "--dist_rank", "--local_rank", "--dist_master_addr",
@@ -339,6 +340,23 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from part.tasks.part_task import PARTTask
 
+    # The stage's own log, kept beside its checkpoints (appended to by each attempt, as in Kaldi/ESPnet).
+    log_handler = None
+    if rank == 0:
+        log_handler = logging.FileHandler(out / LOG, mode="a", encoding="utf-8")
+        log_handler.setFormatter(logging.Formatter("%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"))
+        logging.getLogger().addHandler(log_handler)
+        logging.info("%s: log of this attempt in %s", name, out / LOG)
+    try:
+        return _train(PARTTask, name, out, created, rank, train_args)
+    finally:
+        if log_handler is not None:
+            logging.getLogger().removeHandler(log_handler)
+            log_handler.close()
+
+
+def _train(PARTTask, name: str, out: Path, created: bool, rank: int, train_args: List[str]) -> int:
+    done = out / DONE
     try:
         PARTTask.main(cmd=train_args)
     except SystemExit as exc:

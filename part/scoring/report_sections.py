@@ -1,11 +1,12 @@
-"""The analysis section of RESULTS.md: stage-9 summaries (``<method>/analysis/summary.json``) as a
-table per method and stage, with links to the plots relative to the report."""
+"""Sections of RESULTS.md beyond the scores: the stage-9 analysis (``<method>/analysis/summary.json``) as
+a table per method and stage with links to the plots, the learning curves, and the wall time of each
+step of the run."""
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import List
+from typing import Dict, List, Tuple
 
 
 def _fmt(value, pct: bool = False) -> str:
@@ -75,3 +76,48 @@ def curves_section(exp_dir: Path, report_path: Path) -> str:
                   f"xx→en translation BLEU {metrics.get('mt_xx_en_bleu', float('nan')):.1f} "
                   f"([pretraining loss]({os.path.relpath(curve, base)})).", ""]
     return "\n".join(lines)
+
+
+def read_wall_times(tsv: Path) -> List[Tuple[str, float]]:
+    """``(step, seconds)`` rows of a wall-time file written by egs/TEMPLATE/part.sh ($PART_TIMING), in
+    the order the steps first ran; a step recorded several times (a resumed or re-checked step) counts with
+    its total time."""
+    totals: Dict[str, float] = {}
+    for lineno, line in enumerate(Path(tsv).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        step, sep, seconds = line.rpartition("\t")
+        try:
+            value = float(seconds)
+        except ValueError:
+            value = None
+        if not sep or value is None:
+            raise ValueError(f"{tsv}:{lineno}: expected '<step><TAB><seconds>', got {line!r}")
+        totals[step] = totals.get(step, 0.0) + value
+    return list(totals.items())
+
+
+def wall_time_rows(rows: List[Tuple[str, float]]) -> List[List[str]]:
+    total = sum(s for _, s in rows) or 1.0
+    out = [[step, f"{s:.0f}", f"{s / 60:.1f}", f"{100 * s / total:.0f}%"] for step, s in rows]
+    out.append(["total", f"{total:.0f}", f"{total / 60:.1f}", "100%"])
+    return out
+
+
+WALL_TIME_HEADER = ["step", "seconds", "minutes", "share"]
+
+
+def wall_time_section(tsv: Path) -> str:
+    """Markdown table of the wall time of each step of the run, the slowest named."""
+    rows = read_wall_times(tsv)
+    if not rows:
+        return ""
+    slowest = max(rows, key=lambda r: r[1])
+    lines = ["## Wall time", "",
+             f"Per step of `egs/TEMPLATE/part.sh` (`{Path(tsv).name}`), summed over the runs that wrote this "
+             "experiment dir: a resumed step counts all its attempts, a step found done adds the seconds it took "
+             f"to check. {os.cpu_count()} CPU cores visible to the machine that wrote this report. The slowest "
+             f"step: **{slowest[0]}** ({slowest[1] / 60:.1f} min).", "",
+             "| " + " | ".join(WALL_TIME_HEADER) + " |", "| :--- | ---: | ---: | ---: |"]
+    lines += ["| " + " | ".join(r) + " |" for r in wall_time_rows(rows)]
+    return "\n".join(lines) + "\n"

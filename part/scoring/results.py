@@ -356,9 +356,11 @@ def build_report(exp_dir: Path, title: str = "Results", command: str = "") -> st
     return "\n".join(out) + "\n"
 
 
-def regenerate_command(exp_dir: str, out: str, title: Optional[str]) -> str:
+def regenerate_command(exp_dir: str, out: str, title: Optional[str], wall_time: Optional[str] = None) -> str:
     """The shell command that writes the same report again."""
     cmd = ["python", "-m", "part.bin.make_results", "--exp_dir", exp_dir, "--out", out]
     if title is not None:
         cmd += ["--title", title]
+    if wall_time:
+        cmd += ["--wall_time", wall_time]
     return " ".join(shlex.quote(c) for c in cmd)

@@ -6,7 +6,11 @@ a draw whose slots were drawn before, or whose sentence in some language equals 
 skipped. Every string therefore belongs to exactly one tuple, and taking disjoint slices of the stream
 makes held-out sets whose sentences never occur in training, in any language.
 
-The slices, in stream order (so the test set of a size is the same for every ``--langs``):
+The first ``test + dev + lm_dev + lm_train`` tuples of the stream are shuffled (seeded) and cut into the
+splits below (so the test set of a size is the same for every ``--langs``). The shuffle matters: frames
+with few distinct sentences (``weather``, ``opens``) run out early in the stream, so its head holds many
+more of them than the rest; cutting the stream in order gave the held-out sets a frame mix that the
+training slices of the later languages did not have (no ``opens`` sentence in zh or ja training at all).
 
 ====================  ===========================================================================
 ``test``, ``dev``     held out; every tuple spoken in every language (like FLEURS)
@@ -161,13 +165,16 @@ def build_corpus(seed: int, langs: Sequence[str], size: SizeSpec, progress: bool
     n_lm_train = max(size.lm_train, size.train * len(SUPPORTED_LANGS))
     from tqdm import tqdm
 
-    with tqdm(total=size.test + size.dev + size.lm_dev + n_lm_train, desc="sentences", unit="tuple",
-              disable=not progress, dynamic_ncols=True) as bar:
-        stream = tuple_stream(seed)
-        test = _take(stream, size.test, "test", 0, bar)
-        dev = _take(stream, size.dev, "dev", len(test), bar)
-        lm_dev = _take(stream, size.lm_dev, "lm_dev", len(test) + len(dev), bar)
-        lm_train = _take(stream, n_lm_train, "training", len(test) + len(dev) + len(lm_dev), bar)
+    counts = {"test": size.test, "dev": size.dev, "lm_dev": size.lm_dev, "training": n_lm_train}
+    with tqdm(total=sum(counts.values()), desc="sentences", unit="tuple", disable=not progress,
+              dynamic_ncols=True) as bar:
+        drawn = _take(tuple_stream(seed), sum(counts.values()), "tuples in all", 0, bar)
+    # Shuffled before the cut, so that every split and every language's slice has the same mix of frames.
+    random.Random(f"split-{seed}").shuffle(drawn)
+    splits, start = {}, 0
+    for name, n in counts.items():
+        splits[name], start = drawn[start:start + n], start + n
+    test, dev, lm_dev, lm_train = splits["test"], splits["dev"], splits["lm_dev"], splits["training"]
     slot = {lang: i for i, lang in enumerate(SUPPORTED_LANGS)}
     speech_train = {lang: lm_train[slot[lang] * size.train:(slot[lang] + 1) * size.train] for lang in langs}
     corpus = Corpus(seed, langs, test, dev, lm_dev, lm_train, speech_train)
