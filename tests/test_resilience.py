@@ -304,6 +304,13 @@ def test_finished_stage_is_skipped_changed_refused_redo_restarts(world, caplog):
     assert "finished already" in caplog.text and "skipping" in caplog.text
     assert (out / "checkpoint.pth").stat().st_mtime_ns == stamp
 
+    # A comment or layout edit in the config file is not a change of configuration.
+    write(config, "# one epoch only\n" + CONFIG.replace("max_epoch: 2", "max_epoch:   1  # short"))
+    caplog.clear()
+    assert run_stage(out, args) == 0
+    assert "finished already" in caplog.text
+    assert (out / "checkpoint.pth").stat().st_mtime_ns == stamp
+
     write(config, CONFIG.replace("max_epoch: 2", "max_epoch: 1").replace("warmup_steps: 5", "warmup_steps: 7"))
     caplog.clear()
     assert run_stage(out, args) == 3

@@ -1,13 +1,17 @@
 """Pretrain the embedded recipe's tiny multilingual LLM (a small Qwen2-architecture model).
 
-The LLM learns, from the parallel text corpus of stage 1, three things in the very prompt formats
-that the speech tasks will use later (``conf/prompts.yaml``, with the source *text* where the speech
-goes):
+The LLM learns, from the parallel text corpus of stage 1, in the very prompt formats that the speech
+tasks will use later (``conf/prompts.yaml``, with the source *text* where the speech goes):
 
-- monolingual language modelling (the loss covers every token),
-- copying: ``<text><|de|><|transcribe|> -> same text`` — a frozen LLM that cannot repeat its input
-  can never transcribe speech through an adapter,
-- text translation between every pair of languages: ``<text><|de|><|translate|><|en|> -> English``.
+- copying (``copy_prob``): ``<text><|de|><|transcribe|> -> same text`` — a frozen LLM that cannot
+  repeat its input can never transcribe speech through an adapter,
+- text translation between every pair of languages (``mt_prob``):
+  ``<text><|de|><|translate|><|en|> -> English``,
+- optionally plain monolingual text (``lm_prob``; the loss covers every token of every example).
+
+The defaults (0.6 / 0.4 / 0.0) come from a comparison on the embedded corpus: with a fifth of the
+examples spent on plain text (0.35 / 0.45 / 0.2) the same 1,200 steps left the LLM copying with 9.7%
+error (the floor of any frozen-LLM stage) and translating at 66.7 BLEU, against 4.1% and 80.9.
 
 The result is a normal Hugging Face model directory (config.json, weights, tokenizer) that the
 speech stages load exactly as they would load Qwen2.5 from a local directory.

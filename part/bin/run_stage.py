@@ -4,7 +4,8 @@
 - An interrupted stage resumes from ESPnet's ``checkpoint.pth`` (the command carries ``--resume true``):
   model, optimizer, scheduler, epoch (hence the schedule position) and random state; an unreadable
   ``checkpoint.pth`` falls back to ``checkpoint.prev.pth`` (see ``part/tasks/trainer.py``).
-- A stage whose options changed since it wrote a checkpoint is refused with the differences: results
+- A stage whose options changed since it wrote a checkpoint is refused with the differences (config
+  files count by their parsed content: editing a comment changes nothing): results
   are never silently reused nor silently overwritten. Pass ``--redo true`` to start it over, or choose
   another experiment dir (``--exp_tag`` of the recipe). An attempt that failed before its first
   checkpoint protects nothing: its options are simply replaced.
@@ -34,6 +35,8 @@ import sys
 import traceback
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
+
+import yaml
 
 FINGERPRINT = "stage_options.json"
 DONE = ".done"
@@ -110,6 +113,24 @@ def fingerprint(train_args: List[str]) -> dict:
             continue
         kept.append(arg)
     return {"args": kept, "configs": configs, "inputs": input_fingerprint(train_args)}
+
+
+def same_run(old: Optional[dict], new: dict) -> bool:
+    """Whether two fingerprints describe the same computation: config files compare by their parsed
+    YAML, so a comment or layout edit does not invalidate a finished stage (a changed value does)."""
+    if not isinstance(old, dict):
+        return False
+
+    def parsed(fp: dict) -> dict:
+        configs = {}
+        for path, text in (fp.get("configs") or {}).items():
+            try:
+                configs[path] = yaml.safe_load(text) if isinstance(text, str) else text
+            except yaml.YAMLError:
+                configs[path] = text
+        return {**fp, "configs": configs}
+
+    return parsed(old) == parsed(new)
 
 
 def _diff(old: dict, new: dict) -> str:
@@ -309,7 +330,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             old = json.loads(fp_file.read_text(encoding="utf-8"))
         except ValueError:
             old = None
-        if old != fp:
+        if not same_run(old, fp):
             if has_results(out):
                 logging.error(
                     "%s: %s was made with other options or inputs (data, initial model); refusing to reuse or overwrite it.\n%s\n"

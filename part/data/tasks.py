@@ -34,9 +34,12 @@ TASKS = ("asr", "s2tt", "mt")
 
 
 def read_kv(path: Path) -> Dict[str, str]:
+    """``{id: value}`` of a Kaldi-style file that our own stages wrote (already validated when the data
+    dir was checked in stages 1-2); user-supplied files go through ``datadir.read_kaldi_file``, which
+    reports every malformed line."""
     out = {}
     with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+        for line in f:
             line = line.rstrip("\n")
             if not line:
                 continue
