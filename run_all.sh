@@ -3,7 +3,7 @@
 # synthesise the multilingual corpus, pretrain the tiny LLM and encoder, train PART and
 # Baseline-2stage on the same data and models, decode, score, and print the comparison.
 #
-#   ./run_all.sh                    # default size (about 23 minutes on 2 CPU cores after installation)
+#   ./run_all.sh                    # default size (about 22 minutes on 2 CPU cores after installation)
 #   ./run_all.sh --size tiny        # a quick look (a minute or two)
 #   ./run_all.sh --seeds "1 2 3"    # repeat the comparison over several seeds (mean and spread)
 #   ./run_all.sh --size large       # more data and training (well over an hour)
