@@ -22,8 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from part.recipe_copy import REPO, make_recipe_copy  # noqa: E402
-from part.scoring.report_sections import WALL_TIME_HEADER, read_wall_times, wall_time_rows  # noqa: E402
-from part.scoring.results import text_table  # noqa: E402
+from part.scoring.report_sections import read_wall_times, wall_time_text  # noqa: E402
 
 
 def main() -> int:
@@ -45,8 +44,9 @@ def main() -> int:
     if proc.returncode != 0:
         sys.exit(f"run_all.sh failed (exit {proc.returncode}); see {log}")
     workdir = recipe if args.size == "default" else recipe / f"size_{args.size}"
-    rows = read_wall_times(workdir / "exp" / "wall_time.tsv")
-    print("\n".join(text_table(WALL_TIME_HEADER, wall_time_rows(rows))))
+    tsv = workdir / "exp" / "wall_time.tsv"
+    rows = read_wall_times(tsv)
+    print(wall_time_text(tsv), end="")
     slowest = max(rows, key=lambda r: r[1])
     print(f"\nslowest step: {slowest[0]} ({slowest[1]:.0f} s); run_all.sh as a whole (install check and report "
           f"included): {wall:.0f} s ({wall / 60:.1f} min) on {os.cpu_count()} CPU cores")

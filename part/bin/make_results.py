@@ -43,9 +43,8 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (make_results) %(levelname)s: %(message)s")
-    from part.scoring.report_sections import (WALL_TIME_HEADER, analysis_section, curves_section,
-                                              read_wall_times, wall_time_rows, wall_time_section)
-    from part.scoring.results import build_report, comparison_table, regenerate_command, text_table
+    from part.scoring.report_sections import analysis_section, curves_section, wall_time_section, wall_time_text
+    from part.scoring.results import build_report, comparison_table, regenerate_command
 
     exp_dir = Path(args.exp_dir)
     if not exp_dir.is_dir():
@@ -62,8 +61,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         table = comparison_table(exp_dir)
         if args.wall_time:
             sections.append(wall_time_section(Path(args.wall_time)))
-            table += "\nWall time of each step of this run:\n" + "\n".join(
-                text_table(WALL_TIME_HEADER, wall_time_rows(read_wall_times(Path(args.wall_time))))) + "\n"
+            table += "\nWall time of each step of this run:\n" + wall_time_text(Path(args.wall_time))
         report = "\n\n".join(part.rstrip("\n") for part in sections if part) + "\n"
     except (ValueError, FileNotFoundError) as e:
         logging.error("%s", e)

@@ -107,6 +107,13 @@ def wall_time_rows(rows: List[Tuple[str, float]]) -> List[List[str]]:
 WALL_TIME_HEADER = ["step", "seconds", "minutes", "share"]
 
 
+def wall_time_text(tsv: Path) -> str:
+    """The wall-time table as aligned plain text (printed by run_all.sh and bench/bench_main_job.py)."""
+    from part.scoring.results import text_table
+
+    return "\n".join(text_table(WALL_TIME_HEADER, wall_time_rows(read_wall_times(tsv)))) + "\n"
+
+
 def wall_time_section(tsv: Path) -> str:
     """Markdown table of the wall time of each step of the run, the slowest named."""
     rows = read_wall_times(tsv)
