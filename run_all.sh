@@ -59,6 +59,6 @@ echo
 echo "Main job finished in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s."
 where=${recipe_dir}/${workdir#./}
 where=${where%/.}
-echo "Report: ${where}/${report}; curves: ${where}/${expdir}/*/stage*/images/;"
-echo "scoring details: ${where}/${expdir}/*/stage*/decode_*/score_*/"
+echo "Report: ${where}/${report}; curves: ${where}/${expdir}/*/phase*/images/;"
+echo "scoring details: ${where}/${expdir}/*/phase*/decode_*/score_*/"
 echo "analysis: ${where}/${expdir}/*_seed${first_seed}/analysis/README.md"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Training throughput of the PART speech-LLM through ESPnet's trainer, per parameter-activation setting.
 
-For each setting — adapter only (PART stage 1), adapter + encoder (stage 2), adapter + encoder + LLM LoRA
-(stage 3) — one ``part_train`` run (``PARTTask.main``, the recipe's stage YAML with the embedded recipe's
+For each setting — adapter only (PART phase 1), adapter + encoder (phase 2), adapter + encoder + LLM LoRA
+(phase 3) — one ``part_train`` run (``PARTTask.main``, the recipe's phase YAML with the embedded recipe's
 default sizes, read from ``egs/mini_multilingual/conf``: the Conformer of ``encoder.yaml`` — 144-d x 4 blocks —
 with a CTC head, the ``ctc_posterior`` adapter, a random Qwen2 LLM of ``llm_default.yaml`` — hidden 256,
 4 layers, vocabulary 2000) trains one epoch of ``--iters`` batches on a synthetic task dir
@@ -40,9 +40,9 @@ from typing import Dict, List
 REPO = Path(__file__).resolve().parents[1]
 RECIPE_CONF = REPO / "egs" / "mini_multilingual" / "conf"
 SETTINGS: Dict[str, dict] = {
-    "adapter": {"stage": "stage1", "trainable": ["adapter"]},
-    "adapter+encoder": {"stage": "stage2", "trainable": ["adapter", "encoder"]},
-    "adapter+encoder+lora": {"stage": "stage3", "trainable": ["adapter", "encoder", "llm_lora"]},
+    "adapter": {"phase": "phase1", "trainable": ["adapter"]},
+    "adapter+encoder": {"phase": "phase2", "trainable": ["adapter", "encoder"]},
+    "adapter+encoder+lora": {"phase": "phase3", "trainable": ["adapter", "encoder", "llm_lora"]},
 }
 LANGS = ["de", "en", "fr", "zh"]
 
@@ -59,14 +59,14 @@ def _yaml(path: Path) -> dict:
 
 
 def prepare(work: Path, num_utts: int, seed: int) -> None:
-    """The LLM (random, recipe sizes), the task dirs and one stage config per setting."""
+    """The LLM (random, recipe sizes), the task dirs and one phase config per setting."""
     import yaml
 
     sys.path.insert(0, str(REPO / "tests"))
     from helpers_tiny import make_feats_dir, make_tiny_llm  # noqa: E402
 
     from part.data.embedded.corpus import tuple_stream
-    from part.data.tasks import build_examples, write_task_dir
+    from part.data.examples import build_examples, write_task_dir
 
     rows = [t.as_json(LANGS) for t in itertools.islice(tuple_stream(seed), 4000)]
     llm_conf = _yaml(RECIPE_CONF / "llm_default.yaml")
@@ -80,7 +80,7 @@ def prepare(work: Path, num_utts: int, seed: int) -> None:
         write_task_dir(build_examples(feats, prompts, ["asr"], ["*-en"]), work / "tasks" / name, 80)
     encoder = _yaml(RECIPE_CONF / "encoder.yaml")
     for setting, spec in SETTINGS.items():
-        conf = _yaml(RECIPE_CONF / "part" / f"{spec['stage']}.yaml")
+        conf = _yaml(RECIPE_CONF / "part" / f"{spec['phase']}.yaml")
         conf.update(encoder=encoder["encoder"], encoder_conf=encoder["encoder_conf"], max_epoch=1,
                     schedule_conf={"trainable": {1: spec["trainable"]}, "tasks": {1: ["asr"]}})
         if "llm_lora" not in spec["trainable"]:

@@ -3,13 +3,13 @@
 Python API::
 
     from part.inference import SpeechToText
-    s2t = SpeechToText.from_exp_dir("exp/part/stage3", prompts="conf/prompts.yaml")
+    s2t = SpeechToText.from_exp_dir("exp/part/phase3", prompts="conf/prompts.yaml")
     s2t.transcribe(waveform_16k, lang="de")             # ASR: a float array in [-1, 1], or a wav path
     s2t.translate(waveform_16k, src="de", tgt="en")     # speech translation
     s2t.translate_text("Guten Morgen.", src="de", tgt="en")  # text translation (the mt task)
 
     # decoding options (see DecodeOptions) are keyword arguments of from_exp_dir / the constructor:
-    s2t = SpeechToText.from_exp_dir("exp/part/stage3", prompts="conf/prompts.yaml", beam_size=4)
+    s2t = SpeechToText.from_exp_dir("exp/part/phase3", prompts="conf/prompts.yaml", beam_size=4)
 
 The model is rebuilt from the experiment's ``config.yaml`` (the resolved options ESPnet wrote) and the
 chosen model file; the frozen base LLM is re-read from its directory. Relative paths in the config
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import yaml
 
-from part.data.tasks import load_prompts, render
+from part.data.examples import load_prompts, render
 
 
 @dataclass
@@ -77,7 +77,7 @@ def load_model(exp_dir: str, model_file: str = "valid.acc.ave.pth", device: str 
     with config_file.open(encoding="utf-8") as f:
         config = yaml.safe_load(f)
     if not isinstance(config, dict) or "llm_path" not in config:
-        raise ValueError(f"{config_file} is not the config.yaml of a PART training stage (no llm_path)")
+        raise ValueError(f"{config_file} is not the config.yaml of a PART training phase (no llm_path)")
     if config.get("model_type", "speech_llm") != "speech_llm":
         raise ValueError(f"{exp_dir} holds a {config['model_type']} model, not a speech-LLM: nothing to decode")
     config["llm_path"] = llm_path or _resolve_path(config["llm_path"], exp)
@@ -177,7 +177,7 @@ class SpeechToText:
     def from_exp_dir(cls, exp_dir: str, prompts: Union[None, str, Dict[str, str]] = None,
                      model_file: str = "valid.acc.ave.pth", device: str = "cpu", llm_path: Optional[str] = None,
                      **options) -> "SpeechToText":
-        """Load ``exp_dir/model_file`` (a stage dir of a recipe: ``exp/part/stage3``).
+        """Load ``exp_dir/model_file`` (a phase dir of a recipe: ``exp/part/phase3``).
 
         ``prompts``: the recipe's prompt templates (``conf/prompts.yaml``) or a dict; ``options``:
         :class:`DecodeOptions` fields.
@@ -208,7 +208,7 @@ class SpeechToText:
     # ------------------------------------------------------------------ decoding
     def decode_features(self, feats: Sequence[np.ndarray], prompts: Sequence[str]) -> List[str]:
         """Decode a batch of feature matrices (zero frames for text-only examples) with their rendered
-        prompts (as in ``dump/tasks/<set>/prompt``); returns one text per example."""
+        prompts (as in ``dump/examples/<set>/prompt``); returns one text per example."""
         return [self.tokenizer.decode(h, skip_special_tokens=True).strip()
                 for h in self.decode_ids(feats, prompts)]
 

@@ -170,8 +170,8 @@ def make_feats_dir(root: Path, num_utts: int = 6, frames=(40, 64), seed: int = 0
 
 
 def make_task_dir(root: Path, tasks: Sequence[str] = ("asr",), num_utts: int = 6, seed: int = 0) -> Path:
-    """Feature dir + stage-3 task dir (``part.data.tasks``) under ``root``; returns the task dir."""
-    from part.data.tasks import build_examples, write_task_dir
+    """Feature dir + stage-3 task dir (``part.data.examples``) under ``root``; returns the task dir."""
+    from part.data.examples import build_examples, write_task_dir
 
     root = Path(root)
     feats = make_feats_dir(root / "fbank", num_utts=num_utts, seed=seed, translations="asr" != tuple(tasks))

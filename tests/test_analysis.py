@@ -1,6 +1,6 @@
 """Recipe stage 9 (part.analysis, python -m part.bin.part_analyze): gradient cosine-similarity matrices
 across (task, language) groups, adapter-output alignment, the language-ID probe, PCA plots, the
-summary files, the side-by-side comparison of two methods, and skipping of up-to-date stages.
+summary files, the side-by-side comparison of two methods, and skipping of up-to-date phases.
 
 Everything runs on a tiny random model (helpers_tiny) and a tiny task dir of de/en ASR, de->en
 speech translation and de->en text translation."""
@@ -23,17 +23,17 @@ from part.analysis.data import Batcher, TaskDir, parse_label, sample_ids
 from part.analysis.pipeline import sibling_method_dir
 from part.bin import part_analyze
 
-STAGE_SCHEDULE = {"trainable": {1: ["adapter"], 2: ["adapter", "encoder", "llm_lora"]}, "tasks": {1: ["asr"]}}
+PHASE_SCHEDULE = {"trainable": {1: ["adapter"], 2: ["adapter", "encoder", "llm_lora"]}, "tasks": {1: ["asr"]}}
 
 
-def stage_config(llm_dir: Path, schedule=None) -> dict:
-    """The options ESPnet writes to a stage's config.yaml that PARTTask.build_model reads."""
+def phase_config(llm_dir: Path, schedule=None) -> dict:
+    """The options ESPnet writes to a phase's config.yaml that PARTTask.build_model reads."""
     return dict(model_type="speech_llm", llm_path=str(llm_dir), tokenizer_path=None, llm_conf={},
                 lora_conf=dict(r=2, alpha=4, dropout=0.0, target_modules=["q_proj", "v_proj"]),
                 encoder="conformer", encoder_conf=dict(TINY_CONFORMER), encoder_path=None,
                 encoder_model_file="valid.loss.best.pth", input_size=80, speech_adapter="transformer_cnn",
                 speech_adapter_conf=dict(TINY_ADAPTERS["transformer_cnn"]), ctc_vocab=False,
-                schedule_conf=schedule or STAGE_SCHEDULE, save_llm_base=False)
+                schedule_conf=schedule or PHASE_SCHEDULE, save_llm_base=False)
 
 
 def build(config: dict, seed: int = 0):
@@ -45,12 +45,12 @@ def build(config: dict, seed: int = 0):
     return model, load_tokenizer(config["llm_path"])
 
 
-def write_stage(stage_dir: Path, config: dict, seed: int = 0) -> None:
-    """A trained-stage dir as load_model expects it: config.yaml + valid.acc.ave.pth (state_dict)."""
+def write_phase(phase_dir: Path, config: dict, seed: int = 0) -> None:
+    """A trained-phase dir as load_model expects it: config.yaml + valid.acc.ave.pth (state_dict)."""
     model, _ = build(config, seed)
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    (stage_dir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    torch.save(model.state_dict(), stage_dir / "valid.acc.ave.pth")
+    phase_dir.mkdir(parents=True, exist_ok=True)
+    (phase_dir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    torch.save(model.state_dict(), phase_dir / "valid.acc.ave.pth")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -71,11 +71,11 @@ def world(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def stage_model(world):
+def phase_model(world):
     _, llm_dir, task_dir = world
-    config = stage_config(llm_dir)
+    config = phase_config(llm_dir)
     model, tokenizer = build(config)
-    G.set_stage_trainable(model, config)
+    G.set_phase_trainable(model, config)
     td = TaskDir(str(task_dir))
     return model, tokenizer, td, Batcher(td, tokenizer, 80)
 
@@ -84,25 +84,25 @@ def _groups(td: TaskDir, n: int = 4):
     return {k: sample_ids(v, n, 0) for k, v in td.groups().items()}
 
 
-def test_groups_and_labels(stage_model):
-    _, _, td, _ = stage_model
+def test_groups_and_labels(phase_model):
+    _, _, td, _ = phase_model
     assert list(td.groups()) == ["asr:de", "asr:en", "s2tt:de-en", "mt:de-en"]
     assert parse_label("s2tt:de-en") == ("s2tt", "de", "en") and parse_label("asr:de") == ("asr", "de", "de")
     assert sample_ids(list("abcdef"), 3, 0) == sample_ids(list("fedcba"), 3, 0)  # seeded and order-free
     assert len(sample_ids(list("abcdef"), 3, 0)) == 3
 
 
-def test_final_trainable_groups_are_used(stage_model):
-    model, _, _, _ = stage_model
-    assert G.final_trainable_groups({"schedule_conf": STAGE_SCHEDULE}) == ["adapter", "encoder", "llm_lora"]
+def test_final_trainable_groups_are_used(phase_model):
+    model, _, _, _ = phase_model
+    assert G.final_trainable_groups({"schedule_conf": PHASE_SCHEDULE}) == ["adapter", "encoder", "llm_lora"]
     assert G.final_trainable_groups({"schedule_conf": {}}) is None
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert any(n.startswith("encoder.") for n in trainable) and any("lora_" in n for n in trainable)
     assert not any(n.startswith("llm.") and "lora_" not in n for n in trainable)
 
 
-def test_gradient_matrix_properties_and_sensitivity(stage_model):
-    model, _, td, batcher = stage_model
+def test_gradient_matrix_properties_and_sensitivity(phase_model):
+    model, _, td, batcher = phase_model
     res = G.group_gradients(model, batcher, _groups(td), batch_size=2, progress=False)
     # With LoRA trainable, text-only MT reaches the trainable parameters too.
     assert res.labels == ["asr:de", "asr:en", "s2tt:de-en", "mt:de-en"] and not res.zero_gradient_groups
@@ -135,9 +135,9 @@ def test_gradient_matrix_properties_and_sensitivity(stage_model):
 
 def test_zero_gradient_groups_are_left_out(world):
     _, llm_dir, task_dir = world
-    config = stage_config(llm_dir, {"trainable": {1: ["adapter"]}})
+    config = phase_config(llm_dir, {"trainable": {1: ["adapter"]}})
     model, tokenizer = build(config)
-    G.set_stage_trainable(model, config)
+    G.set_phase_trainable(model, config)
     td = TaskDir(str(task_dir))
     res = G.group_gradients(model, Batcher(td, tokenizer, 80), _groups(td, 2), batch_size=2, progress=False)
     assert res.zero_gradient_groups == ["mt:de-en"]  # text-only: no path to the adapter
@@ -145,8 +145,8 @@ def test_zero_gradient_groups_are_left_out(world):
     assert G.cosine_matrix(res.vectors).shape == (3, 3)
 
 
-def test_count_sketch_approximates_cosines(stage_model):
-    model, _, td, batcher = stage_model
+def test_count_sketch_approximates_cosines(phase_model):
+    model, _, td, batcher = phase_model
     groups = _groups(td, 2)
     exact = G.group_gradients(model, batcher, groups, batch_size=2, sketch_dim=0, progress=False)
     assert G.choose_sketch_dim(exact.num_params, 4) == 0
@@ -180,10 +180,10 @@ def test_probe_pca_and_alignment_definitions():
     assert align["shuffled"] < 1.0 and align["gain"] > 0
 
 
-def test_representation_analysis_and_plots(stage_model, tmp_path):
+def test_representation_analysis_and_plots(phase_model, tmp_path):
     from part.analysis import plots
 
-    model, tokenizer, td, batcher = stage_model
+    model, tokenizer, td, batcher = phase_model
     summary, arrays = R.analyse_representations(model, tokenizer, td, batcher, max_per_lang=4, batch_size=4,
                                                 progress=False)
     assert summary["utterances"] == 8 and sorted(summary["alignment"]["per_language"]) == ["de", "en"]
@@ -203,9 +203,9 @@ def test_cli(world, tmp_path, monkeypatch):
     assert exc.value.code == 0
 
     part_dir, base_dir = tmp_path / "exp" / "part", tmp_path / "exp" / "baseline"
-    write_stage(part_dir / "stage1", stage_config(llm_dir, {"trainable": {1: ["adapter"]}}))
-    (part_dir / "stage2").mkdir()  # not trained (no config.yaml): ignored
-    write_stage(base_dir / "stage1", stage_config(llm_dir, {"trainable": {1: ["adapter"]}}), seed=1)
+    write_phase(part_dir / "phase1", phase_config(llm_dir, {"trainable": {1: ["adapter"]}}))
+    (part_dir / "phase2").mkdir()  # not trained (no config.yaml): ignored
+    write_phase(base_dir / "phase1", phase_config(llm_dir, {"trainable": {1: ["adapter"]}}), seed=1)
     common = ["--data_dir", str(task_dir), "--max_examples_per_group", "4", "--batch_size", "2",
               "--max_utts_per_lang", "4", "--progress", "false"]
     assert part_analyze.main(["--method_dir", str(part_dir), "--compare_dir", str(base_dir), *common]) == 0
@@ -213,28 +213,28 @@ def test_cli(world, tmp_path, monkeypatch):
     out = part_dir / "analysis"
     for name in ("grad_similarity.npy", "grad_similarity.json", "grad_similarity.png", "representation.json",
                  "representation.npz", "adapter_pca.png"):
-        assert (out / "stage1" / name).is_file(), name
-    grad = json.loads((out / "stage1" / "grad_similarity.json").read_text())
-    matrix = np.load(out / "stage1" / "grad_similarity.npy")
+        assert (out / "phase1" / name).is_file(), name
+    grad = json.loads((out / "phase1" / "grad_similarity.json").read_text())
+    matrix = np.load(out / "phase1" / "grad_similarity.npy")
     assert grad["labels"] == ["asr:de", "asr:en", "s2tt:de-en"] and grad["zero_gradient_groups"] == ["mt:de-en"]
     assert grad["trainable"] == ["adapter"] and np.allclose(matrix, np.asarray(grad["matrix"]))
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["method"] == "PART" and list(summary["stages"]) == ["stage1"]
-    entry = summary["stages"]["stage1"]
+    assert summary["method"] == "PART" and list(summary["phases"]) == ["phase1"]
+    entry = summary["phases"]["phase1"]
     assert set(entry["gradient_similarity"]) >= {"within_language", "cross_language", "within_task", "cross_task"}
     assert entry["language_probe"]["accuracy"] is not None and entry["alignment"]["precision"] is not None
-    assert summary["compare"]["method"] == "Baseline-2stage" and "stage1" in summary["compare"]["stages"]
+    assert summary["compare"]["method"] == "Baseline-2stage" and "phase1" in summary["compare"]["phases"]
     readme = (out / "README.md").read_text()
-    for link in ("stage1/grad_similarity.png", "stage1/adapter_pca.png", "grad_similarity_compare.png",
-                 "stage_summary.png"):
+    for link in ("phase1/grad_similarity.png", "phase1/adapter_pca.png", "grad_similarity_compare.png",
+                 "phase_summary.png"):
         assert f"({link})" in readme and (out / link).is_file(), link
-    assert (base_dir / "analysis" / "stage1" / "grad_similarity.json").is_file()
-    assert not np.allclose(np.load(base_dir / "analysis" / "stage1" / "grad_similarity.npy"), matrix)
+    assert (base_dir / "analysis" / "phase1" / "grad_similarity.json").is_file()
+    assert not np.allclose(np.load(base_dir / "analysis" / "phase1" / "grad_similarity.npy"), matrix)
 
     # Up to date: not recomputed; the baseline's run finds PART's analysis by itself (sibling dirs).
-    stamp = (out / "stage1" / "grad_similarity.json").stat().st_mtime_ns
-    assert part_analyze.main(["--method_dir", str(part_dir), "--stages", "stage1", *common]) == 0
-    assert (out / "stage1" / "grad_similarity.json").stat().st_mtime_ns == stamp
+    stamp = (out / "phase1" / "grad_similarity.json").stat().st_mtime_ns
+    assert part_analyze.main(["--method_dir", str(part_dir), "--phases", "phase1", *common]) == 0
+    assert (out / "phase1" / "grad_similarity.json").stat().st_mtime_ns == stamp
     assert sibling_method_dir(base_dir) == part_dir
     assert part_analyze.main(["--method_dir", str(base_dir), *common]) == 0
     base_summary = json.loads((base_dir / "analysis" / "summary.json").read_text())
@@ -246,9 +246,9 @@ def test_cli_errors(world, tmp_path):
     _, llm_dir, task_dir = world
     assert part_analyze.main(["--method_dir", str(tmp_path / "nothing"), "--data_dir", str(task_dir)]) == 1
     assert part_analyze.main(["--method_dir", str(tmp_path), "--data_dir", str(tmp_path / "none")]) == 1
-    stage = tmp_path / "exp" / "part" / "stage1"
-    stage.mkdir(parents=True)
-    (stage / "config.yaml").write_text(yaml.safe_dump(stage_config(llm_dir)))
-    # A stage without its model file is skipped; nothing analysable is an error.
-    assert part_analyze.main(["--method_dir", str(stage.parent), "--data_dir", str(task_dir),
+    phase = tmp_path / "exp" / "part" / "phase1"
+    phase.mkdir(parents=True)
+    (phase / "config.yaml").write_text(yaml.safe_dump(phase_config(llm_dir)))
+    # A phase without its model file is skipped; nothing analysable is an error.
+    assert part_analyze.main(["--method_dir", str(phase.parent), "--data_dir", str(task_dir),
                               "--progress", "false"]) == 1

@@ -83,8 +83,8 @@ def stage_args(setup, out: Path):
     return ["--config", str(setup["config"])] + args + ["--encoder_conf", "use_cnn_module=false", "--resume", "true"]
 
 
-def run_stage_cmd(out: Path, args):
-    return [sys.executable, "-m", "part.bin.run_stage", "--name", "ddp", "--output_dir", str(out), "--", *args]
+def run_training_cmd(out: Path, args):
+    return [sys.executable, "-m", "part.bin.run_training", "--name", "ddp", "--output_dir", str(out), "--", *args]
 
 
 def reporter_stats(out: Path):
@@ -96,7 +96,7 @@ def reporter_stats(out: Path):
 def test_two_processes_match_one_process_with_the_global_batch(setup):
     import torch
 
-    from part.bin import run_stage
+    from part.bin import run_training
 
     root = setup["root"]
     ddp_out, single_out = root / "exp" / "ddp", root / "exp" / "single"
@@ -108,11 +108,11 @@ def test_two_processes_match_one_process_with_the_global_batch(setup):
             "--ngpu", "0", "--multiprocessing_distributed", "false", "--dist_backend", "gloo",
             "--dist_world_size", "2", "--dist_rank", str(rank), "--dist_init_method", f"file://{init_file}"]
         with open(logs[-1], "w") as log:
-            procs.append(subprocess.Popen(run_stage_cmd(ddp_out, args), cwd=REPO, env=ENV,
+            procs.append(subprocess.Popen(run_training_cmd(ddp_out, args), cwd=REPO, env=ENV,
                                           stdout=subprocess.DEVNULL, stderr=log))
     try:
         # Meanwhile (the ranks start up), the single-process reference, in this process.
-        assert run_stage.main(["--name", "single", "--output_dir", str(single_out), "--",
+        assert run_training.main(["--name", "single", "--output_dir", str(single_out), "--",
                                *stage_args(setup, single_out)]) == 0
         codes = [p.wait(timeout=600) for p in procs]
     finally:

@@ -26,7 +26,7 @@ os.environ.setdefault("NLTK_DATA", str(Path(__file__).resolve().parents[1] / "to
 
 from part.bin import part_inference  # noqa: E402
 from part.bin.pretrain_llm import DEFAULTS, build_model, train_tokenizer  # noqa: E402
-from part.data.tasks import render  # noqa: E402
+from part.data.examples import render  # noqa: E402
 from part.inference import Batch, SpeechToText, load_model, split_prompt, stop_token_ids  # noqa: E402
 from part.model.adapters import build_adapter  # noqa: E402
 from part.model.encoders import build_encoder  # noqa: E402
@@ -67,7 +67,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def world(one_thread, tmp_path_factory):
-    """A recipe-like tree: exp/tiny_llm (random Qwen2 + tokenizer) and exp/part/stage1 (config.yaml + model)."""
+    """A recipe-like tree: exp/tiny_llm (random Qwen2 + tokenizer) and exp/part/phase1 (config.yaml + model)."""
     root = tmp_path_factory.mktemp("recipe")
     llm_dir = root / "exp" / "tiny_llm"
     tokenizer = train_tokenizer(_rows(), ["de", "en"], 300, llm_dir)
@@ -83,7 +83,7 @@ def world(one_thread, tmp_path_factory):
     from part.tasks.part_task import PARTTask
 
     model = PARTTask.build_model(argparse.Namespace(**{**config, "llm_path": str(llm_dir)}))
-    exp = root / "exp" / "part" / "stage1"
+    exp = root / "exp" / "part" / "phase1"
     exp.mkdir(parents=True)
     (exp / "config.yaml").write_text(yaml.safe_dump(config))
     torch.save(model.state_dict(), exp / "valid.acc.ave.pth")
@@ -314,7 +314,7 @@ def test_looping_guard(world):
 
 
 def _task_dir(world, path: Path):
-    """A stage-3 task list (dump/tasks/<set>) of the test examples."""
+    """A stage-3 task list (dump/examples/<set>) of the test examples."""
     import kaldiio
 
     path.mkdir(parents=True)
@@ -336,7 +336,7 @@ def _task_dir(world, path: Path):
 
 
 def test_part_inference_nj(world, tmp_path, monkeypatch):
-    data = _task_dir(world, tmp_path / "dump" / "tasks" / "test")
+    data = _task_dir(world, tmp_path / "dump" / "examples" / "test")
     monkeypatch.chdir(world.root)
     common = ["--exp_dir", str(world.exp), "--data_dir", str(data), "--tasks", "asr,s2tt,mt", "--max_new_tokens", "10"]
     assert part_inference.main(common + ["--out_prefix", str(tmp_path / "one"), "--nj", "1", "--batch_size", "4"]) == 0

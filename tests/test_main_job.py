@@ -37,7 +37,7 @@ def check_outputs(recipe: Path, log: str) -> None:
     exp = work / "exp"
     # The comparison table is printed, with both methods and every language.
     table = log[log.index("=== PART vs Baseline-2stage"):]
-    assert "part/stage3" in table and "baseline/stage2" in table
+    assert "part/phase3" in table and "baseline/phase2" in table
     for lang in ("de", "en", "es", "fr", "ja", "zh"):
         assert re.search(rf"^{lang} \((WER|CER)\)", table, re.M), f"no ASR row for {lang}"
     assert "de-en (BLEU)" in table
@@ -46,13 +46,13 @@ def check_outputs(recipe: Path, log: str) -> None:
     # The wall time of every step, printed and in the report, in the order the steps ran.
     timing = log[log.index("Wall time of each step of this run"):]
     steps = ["stage 1: data preparation", "stage 2: features", "stage 3: LLM pretraining",
-             "stage 3: encoder pretraining", "stage 4: part_seed1 stage1", "stage 6: part_seed1 stage3",
-             "stage 7: part_seed1 decoding", "stage 5: baseline_seed1 stage2", "stage 9: part_seed1 analysis"]
+             "stage 3: encoder pretraining", "stage 4: part_seed1 phase1", "stage 6: part_seed1 phase3",
+             "stage 7: part_seed1 decoding", "stage 5: baseline_seed1 phase2", "stage 9: part_seed1 analysis"]
     positions = [timing.index(step) for step in steps[:-1]]
     assert positions == sorted(positions) and steps[-1] in timing and "total" in timing
     assert "## Wall time" in report and "| stage 3: encoder pretraining |" in report
 
-    # Each training stage of each method trained, with curves; PART stage 2 unfroze the encoder
+    # Each training phase of each method trained, with curves; PART phase 2 unfroze the encoder
     # progressively and stage 3 added text-only translation from its second epoch.
     for method, stages in (("part_seed1", (1, 2, 3)), ("baseline_seed1", (1, 2))):
         for n in stages:
@@ -61,22 +61,22 @@ def check_outputs(recipe: Path, log: str) -> None:
             assert (stage_dir / "valid.acc.ave.pth").exists()
             assert any((stage_dir / "images").glob("loss.png"))
             assert "epoch results" in (stage_dir / "train.log").read_text()
-        assert not (exp / method / "stage3").exists() or method.startswith("part")
+        assert not (exp / method / "phase3").exists() or method.startswith("part")
     assert "trainable groups ['adapter', 'encoder_last_2']" in log
     assert "trainable groups ['adapter', 'encoder']" in log
     assert "batches of tasks ['asr', 's2tt', 'mt']" in log
 
     # Decoding and scoring: per-language sclite-style reports and BLEU for every direction.
-    asr = exp / "part_seed1" / "stage3" / "decode_test_asr"
+    asr = exp / "part_seed1" / "phase3" / "decode_test_asr"
     records = json.loads((asr / "scores.json").read_text())
     assert {r["src"] for r in records} == {"de", "en", "es", "fr", "ja", "zh"}
     result = (asr / "score_cer" / "zh" / "result.txt").read_text()
     assert "SYSTEM SUMMARY PERCENTAGES by SPEAKER" in result and "Scores: (#C #S #D #I)" in result
     assert "%WER" in (asr / "score_wer" / "de" / "wer").read_text()
-    s2tt = exp / "baseline_seed1" / "stage2" / "decode_test_s2tt"
+    s2tt = exp / "baseline_seed1" / "phase2" / "decode_test_s2tt"
     assert (s2tt / "score_bleu" / "de-en" / "bleu").is_file()
 
     # Analysis (stage 9): gradient-similarity heatmaps and the side-by-side comparison.
-    assert (exp / "part_seed1" / "analysis" / "stage3" / "grad_similarity.png").is_file()
+    assert (exp / "part_seed1" / "analysis" / "phase3" / "grad_similarity.png").is_file()
     assert (exp / "baseline_seed1" / "analysis" / "grad_similarity_compare.png").is_file()
 

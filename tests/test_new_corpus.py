@@ -82,8 +82,8 @@ def test_setup_sh_creates_a_recipe_and_never_overwrites_one(tmp_path):
     recipe = egs / "welsh"
     assert "WELSH" in proc.stdout
     for name in ("run.sh", "db.sh", "README.md", "local/data.sh", "conf/prompts.yaml", "conf/encoder.yaml",
-                 "conf/part/stage1.yaml", "conf/part/stage2.yaml", "conf/part/stage3.yaml",
-                 "conf/baseline/stage1.yaml", "conf/baseline/stage2.yaml"):
+                 "conf/part/phase1.yaml", "conf/part/phase2.yaml", "conf/part/phase3.yaml",
+                 "conf/baseline/phase1.yaml", "conf/baseline/phase2.yaml"):
         assert (recipe / name).is_file(), name
     assert os.access(recipe / "run.sh", os.X_OK) and os.access(recipe / "local" / "data.sh", os.X_OK)
     assert os.readlink(recipe / "path.sh") == "../TEMPLATE/path.sh"
@@ -147,6 +147,6 @@ def test_new_corpus_end_to_end(tmp_path):
     whisper = make_tiny_whisper(tmp_path / "whisper")
     recipe = egs / "welsh"
     run_recipe(recipe, tiny_args(llm, whisper=whisper), {"WELSH": str(corpus)})
-    check_scores(recipe, "part/stage3", {"decode_test_welsh_asr": ["score_wer/cy"],
+    check_scores(recipe, "part/phase3", {"decode_test_welsh_asr": ["score_wer/cy"],
                                          "decode_test_welsh_s2tt": ["score_bleu/cy-en"]})
     assert "cy" in results_md(recipe).read_text(encoding="utf-8")

@@ -39,7 +39,7 @@ for _key, _value in ENV.items():
     if _key != "PYTHONWARNINGS":
         os.environ.setdefault(_key, _value)
 
-# Every training stage: two updates of batch 2, one epoch, no plots; the paper's adapter shrunk to width 32.
+# Every training phase: two updates of batch 2, one epoch, no plots; the paper's adapter shrunk to width 32.
 # (accum_grad 1: with the configs' accum_grad 4, two updates would never step the optimizer.)
 TINY_TRAIN_ARGS = ("--num_iters_per_epoch 2 --batch_size 2 --accum_grad 1 --max_epoch 1 --num_workers 0 "
                    "--use_tensorboard false --use_matplotlib false --keep_nbest_models 1 "
@@ -310,14 +310,14 @@ def test_recipe_configs_are_the_papers_setup():
         assert set(prompts) == {"asr", "s2tt", "mt"}
         assert all(p.startswith("<|im_start|>user\n") and p.endswith("<|im_end|>\n<|im_start|>assistant\n")
                    for p in prompts.values())
-        for name in ("part/stage1", "part/stage2", "part/stage3", "baseline/stage1", "baseline/stage2"):
+        for name in ("part/phase1", "part/phase2", "part/phase3", "baseline/phase1", "baseline/phase2"):
             c = yaml.safe_load((conf / f"{name}.yaml").read_text())
             assert c["speech_adapter"] == "transformer_cnn" and c["speech_adapter_conf"]["num_layers"] == 2
             assert c["llm_conf"]["dtype"] == "bfloat16" and c["use_amp"] is True
             assert c["batch_type"] == "folded"
             trainable = [g for groups in c["schedule_conf"]["trainable"].values() for g in groups]
-            assert ("llm_lora" in trainable) == (name == "part/stage3")
-            if name == "part/stage3":
+            assert ("llm_lora" in trainable) == (name == "part/phase3")
+            if name == "part/phase3":
                 assert c["lora_conf"]["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
         # no hub ids: model paths come from the command line
         assert "Qwen/" not in (REPO / "egs" / recipe / "run.sh").read_text()
@@ -461,17 +461,17 @@ def recipe_runs(request, tmp_path_factory, tiny_whisper):
 def test_commonvoice_part_with_in_recipe_conformer(recipe_runs):
     recipe_dir = recipe_runs.wait("test_commonvoice_part_with_in_recipe_conformer")
     assert (recipe_dir / "exp" / "encoder" / ".done").is_file()  # pretrained in stage 3
-    for stage in ("stage1", "stage2", "stage3"):
+    for stage in ("phase1", "phase2", "phase3"):
         assert (recipe_dir / "exp" / "part" / stage / "valid.acc.ave.pth").exists()
-    check_scores(recipe_dir, "part/stage3", {
+    check_scores(recipe_dir, "part/phase3", {
         "decode_test_commonvoice_asr": ["score_wer/de", "score_wer/en", "score_cer/zh"]})
 
 
 @pytest.mark.slow
 def test_fleurs_baseline_with_whisper_and_translation(recipe_runs):
     recipe_dir = recipe_runs.wait("test_fleurs_baseline_with_whisper_and_translation")
-    check_whisper_route(recipe_dir, "baseline", ["stage1", "stage2"])
-    check_scores(recipe_dir, "baseline/stage2", {
+    check_whisper_route(recipe_dir, "baseline", ["phase1", "phase2"])
+    check_scores(recipe_dir, "baseline/phase2", {
         "decode_test_fleurs_asr": ["score_wer/de", "score_wer/en", "score_cer/zh"],
         "decode_test_fleurs_s2tt": ["score_bleu/de-en", "score_bleu/zh-en"]})
 
@@ -479,10 +479,10 @@ def test_fleurs_baseline_with_whisper_and_translation(recipe_runs):
 @pytest.mark.slow
 def test_covost2_part_with_whisper(recipe_runs):
     recipe_dir = recipe_runs.wait("test_covost2_part_with_whisper")
-    check_whisper_route(recipe_dir, "part", ["stage1", "stage2", "stage3"])
-    categories = (recipe_dir / "dump" / "tasks" / "train" / "utt2category").read_text().split()
+    check_whisper_route(recipe_dir, "part", ["phase1", "phase2", "phase3"])
+    categories = (recipe_dir / "dump" / "examples" / "train" / "utt2category").read_text().split()
     assert {"asr", "s2tt", "mt"} <= set(categories)
-    check_scores(recipe_dir, "part/stage3", {
+    check_scores(recipe_dir, "part/phase3", {
         "decode_test_covost2_asr": ["score_wer/de", "score_cer/zh"],
         "decode_test_covost2_s2tt": ["score_bleu/de-en", "score_bleu/zh-en"]})
 
@@ -492,7 +492,7 @@ def test_wenetspeech_baseline_with_in_recipe_conformer(recipe_runs):
     recipe_dir = recipe_runs.wait("test_wenetspeech_baseline_with_in_recipe_conformer")
     assert (recipe_dir / "data" / "train" / "segments").is_file()
     assert (recipe_dir / "exp" / "encoder" / ".done").is_file()
-    check_scores(recipe_dir, "baseline/stage2", {
+    check_scores(recipe_dir, "baseline/phase2", {
         "decode_test_wenetspeech_net_asr": ["score_cer/zh"],
         "decode_test_wenetspeech_meeting_asr": ["score_cer/zh"]})
 
@@ -501,8 +501,8 @@ def test_wenetspeech_baseline_with_in_recipe_conformer(recipe_runs):
 def test_multilingual_part_with_whisper(recipe_runs):
     recipe_dir = recipe_runs.wait("test_multilingual_part_with_whisper")
     # Only test_covost2 has translations: stage 8 scores S2TT there and skips it for the other sets.
-    assert not (recipe_dir / "exp" / "part" / "stage3" / "decode_test_commonvoice_s2tt").exists()
-    check_scores(recipe_dir, "part/stage3", {
+    assert not (recipe_dir / "exp" / "part" / "phase3" / "decode_test_commonvoice_s2tt").exists()
+    check_scores(recipe_dir, "part/phase3", {
         "decode_test_commonvoice_asr": ["score_wer/de", "score_wer/en", "score_cer/zh"],
         "decode_test_fleurs_asr": ["score_wer/de", "score_cer/zh"],
         "decode_test_covost2_asr": ["score_wer/de", "score_cer/zh"],

@@ -1,4 +1,4 @@
-"""Resilience of the training stages (python -m part.bin.run_stage) and of stage 2's feature extraction:
+"""Resilience of the training phases (python -m part.bin.run_training) and of stage 2's feature extraction:
 
 - a stage killed with SIGKILL in the middle of an epoch resumes from its last checkpoint and ends with
   exactly the weights of an uninterrupted run (CPU, same seed: bit-identical);
@@ -80,8 +80,8 @@ def train_args(world, out: Path, config: Path = None, **options):
     return ["--config", str(config or world["config"])] + args
 
 
-def run_stage(out: Path, args, *own) -> int:
-    from part.bin import run_stage as rs
+def run_training(out: Path, args, *own) -> int:
+    from part.bin import run_training as rs
 
     return rs.main(["--name", "test", "--output_dir", str(out), *own, "--", *args])
 
@@ -114,7 +114,7 @@ def _start_and_kill_in_epoch_2(world, out: Path):
     """Start the stage as a subprocess and a thread that SIGKILLs it in epoch 2, after its first optimizer
     step (which the resumed run must redo from epoch 1's checkpoint). Returns the process and the thread."""
     log = world["root"] / "killed.log"
-    cmd = [sys.executable, "-m", "part.bin.run_stage", "--name", "test", "--output_dir", str(out), "--",
+    cmd = [sys.executable, "-m", "part.bin.run_training", "--name", "test", "--output_dir", str(out), "--",
            *train_args(world, out)]
     with open(log, "w") as stderr:
         proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=stderr)
@@ -149,7 +149,7 @@ def killed_and_reference(world):
     proc, thread, log = _start_and_kill_in_epoch_2(world, killed)
     reference = world["root"] / "exp" / "reference"
     try:
-        assert run_stage(reference, train_args(world, reference)) == 0
+        assert run_training(reference, train_args(world, reference)) == 0
     finally:
         thread.join(timeout=300)
         if proc.poll() is None:
@@ -173,7 +173,7 @@ def test_kill_mid_epoch_then_resume_equals_uninterrupted(world, killed_and_refer
     assert killed_at == 1
 
     caplog.set_level(logging.INFO)
-    assert run_stage(out, train_args(world, out)) == 0
+    assert run_training(out, train_args(world, out)) == 0
     assert f"continuing at epoch {killed_at + 1}" in caplog.text
     assert (out / ".done").is_file() and no_tmp_files(out)
     # Optimizer, scheduler, schedule position and random state all resumed: the very same weights.
@@ -196,7 +196,7 @@ def test_truncated_checkpoint_falls_back_to_previous(world, reference, caplog):
     (out / "checkpoint.pth").write_bytes(data[: len(data) // 2])
 
     caplog.set_level(logging.INFO)
-    assert run_stage(out, train_args(world, out)) == 0
+    assert run_training(out, train_args(world, out)) == 0
     assert "checkpoint.pth' cannot be read" in caplog.text
     assert "resuming from the previous checkpoint" in caplog.text
     assert_same_weights(reference / "2epoch.pth", out / "2epoch.pth")  # epoch 2 re-trained from epoch 1
@@ -209,7 +209,7 @@ def test_unreadable_checkpoints_fail_naming_the_file(world, reference, caplog):
     (out / "stage_options.json").unlink()
     (out / "checkpoint.pth").write_bytes(b"not a checkpoint")
     (out / "checkpoint.prev.pth").write_bytes(b"")
-    assert run_stage(out, train_args(world, out)) == 1
+    assert run_training(out, train_args(world, out)) == 1
     assert f"cannot resume: checkpoint '{out / 'checkpoint.pth'}' cannot be read" in caplog.text
     assert "--redo true" in caplog.text
     assert (out / "2epoch.pth").exists()  # nothing of it was removed
@@ -278,7 +278,7 @@ def test_disk_full_while_checkpointing(world, monkeypatch, caplog):
     out = world["root"] / "exp" / "disk_full"
     monkeypatch.setattr(trainer, "_open", _full_disk_open(after_bytes=4096, match=".checkpoint.pth.", skip=1))
     caplog.set_level(logging.INFO)
-    assert run_stage(out, train_args(world, out)) == 1
+    assert run_training(out, train_args(world, out)) == 1
     assert f"disk full: no space left on the device holding '{out.resolve()}'" in caplog.text
     assert f"'{out / 'checkpoint.pth'}' still holds the previous version" in caplog.text
     assert "keeps its last complete checkpoint; re-run the same command to resume" in caplog.text
@@ -286,7 +286,7 @@ def test_disk_full_while_checkpointing(world, monkeypatch, caplog):
     assert no_tmp_files(out) and not (out / ".done").exists()
 
     monkeypatch.undo()
-    assert run_stage(out, train_args(world, out)) == 0
+    assert run_training(out, train_args(world, out)) == 0
     assert model_state(out / "checkpoint.pth")["reporter"]["epoch"] == 2
 
 
@@ -296,31 +296,31 @@ def test_finished_stage_is_skipped_changed_refused_redo_restarts(world, caplog):
     config = write(world["root"] / "conf" / "one_epoch.yaml", CONFIG.replace("max_epoch: 2", "max_epoch: 1"))
     args = train_args(world, out, config)
     caplog.set_level(logging.INFO)
-    assert run_stage(out, args) == 0
+    assert run_training(out, args) == 0
     stamp = (out / "checkpoint.pth").stat().st_mtime_ns
 
     caplog.clear()
-    assert run_stage(out, args) == 0
+    assert run_training(out, args) == 0
     assert "finished already" in caplog.text and "skipping" in caplog.text
     assert (out / "checkpoint.pth").stat().st_mtime_ns == stamp
 
     # A comment or layout edit in the config file is not a change of configuration.
     write(config, "# one epoch only\n" + CONFIG.replace("max_epoch: 2", "max_epoch:   1  # short"))
     caplog.clear()
-    assert run_stage(out, args) == 0
+    assert run_training(out, args) == 0
     assert "finished already" in caplog.text
     assert (out / "checkpoint.pth").stat().st_mtime_ns == stamp
 
     write(config, CONFIG.replace("max_epoch: 2", "max_epoch: 1").replace("warmup_steps: 5", "warmup_steps: 7"))
     caplog.clear()
-    assert run_stage(out, args) == 3
+    assert run_training(out, args) == 3
     assert "was made with other options or inputs (data, initial model); refusing" in caplog.text
     assert "-    warmup_steps: 5" in caplog.text.replace('\\n', '\n') or "warmup_steps: 5" in caplog.text
     assert "warmup_steps: 7" in caplog.text
     assert (out / "checkpoint.pth").stat().st_mtime_ns == stamp
 
     caplog.clear()
-    assert run_stage(out, args, "--redo", "true") == 0
+    assert run_training(out, args, "--redo", "true") == 0
     assert "--redo true: removing" in caplog.text
     assert (out / "checkpoint.pth").stat().st_mtime_ns != stamp
     assert model_state(out / "checkpoint.pth")["reporter"]["epoch"] == 1
@@ -336,7 +336,7 @@ def test_a_finished_stage_whose_data_changed_is_refused_not_reused(world, caplog
     out = world["root"] / "exp" / "data_changed"
     config = write(world["root"] / "conf" / "one_epoch_data.yaml", CONFIG.replace("max_epoch: 2", "max_epoch: 1"))
     args = train_args(world, out, config)
-    assert run_stage(out, args) == 0
+    assert run_training(out, args) == 0
     text = data / "text"
     lines = text.read_text(encoding="utf-8").splitlines()
     key, value = lines[0].split(" ", 1)
@@ -344,7 +344,7 @@ def test_a_finished_stage_whose_data_changed_is_refused_not_reused(world, caplog
     text.write_text("\n".join(lines) + "\n", encoding="utf-8")
     caplog.clear()
     caplog.set_level(logging.INFO)
-    assert run_stage(out, args) == 3
+    assert run_training(out, args) == 3
     assert "other options or inputs" in caplog.text and str(text) in caplog.text
 
 
@@ -429,7 +429,7 @@ def test_bad_training_input(world, case, caplog):
     change, status, words = _bad_cases(world)[case]
     out = world["root"] / "exp" / f"bad_{case}"
     caplog.set_level(logging.INFO)
-    assert run_stage(out, change(train_args(world, out))) == status
+    assert run_training(out, change(train_args(world, out))) == status
     errors = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
     for word in words:
         assert word in errors, f"'{word}' not in the error:\n{errors}"

@@ -345,7 +345,7 @@ def fake_exp(tmp_path):
               ("baseline", "seed1"): (14.0, 30.0, 20.0), ("baseline", "seed2"): (18.0, 30.0, 24.0)}
     for (method, seed), (en, zh, bleu) in values.items():
         for task, records in (("asr", _fake_asr_records(en, zh)), ("s2tt", _fake_bleu_records(bleu))):
-            d = exp / seed / method / "stage3" / f"decode_test_clean_{task}"
+            d = exp / seed / method / "phase3" / f"decode_test_clean_{task}"
             d.mkdir(parents=True)
             (d / "scores.json").write_text(json.dumps(records))
     return exp
@@ -358,13 +358,13 @@ def test_make_results(fake_exp, tmp_path, capsys, monkeypatch):
     report = (tmp_path / "RESULTS.md").read_text()
     assert report.startswith("# Fake results\n")
     assert "python -m part.bin.make_results --exp_dir exp --out RESULTS.md --title 'Fake results'" in report
-    # comparison: rows = languages, columns = method/stage, mean ± sample std over the two seeds
-    assert "| Language | baseline/stage3 | part/stage3 |" in report
+    # comparison: rows = languages, columns = method/phase, mean ± sample std over the two seeds
+    assert "| Language | baseline/phase3 | part/phase3 |" in report
     assert "| en (WER) | 16.00 ± 2.83 | 11.00 ± 1.41 |" in report
     assert "| zh (CER) | 30.00 ± 0.00 | 21.00 ± 1.41 |" in report
     assert "| **Average (error rate)** | 23.00 ± 1.41 | 16.00 ± 1.41 |" in report  # mean over languages first
     assert "| en-de (BLEU) | 22.00 ± 2.83 | 31.00 ± 1.41 |" in report
-    assert "### test_clean / ASR: part/stage3, seed2" in report
+    assert "### test_clean / ASR: part/phase3, seed2" in report
     assert "| en | WER | 10 | 100 | 88.0 | 12.0 | 0.0 | 0.0 | 12.0 | 50.0 | 12.00 |" in report
     assert "- torch: " in report and "- transformers: " in report and "- git revision: " in report
     assert "en (WER)" in printed and "16.00 ± 2.83" in printed and "|" not in printed
@@ -373,15 +373,15 @@ def test_make_results(fake_exp, tmp_path, capsys, monkeypatch):
 
 def test_run_description(tmp_path):
     exp = tmp_path / "exp"
-    assert describe_decode_dir(exp, exp / "part/stage2/decode_test_clean_asr") == \
-        {"method": "part", "stage": "stage2", "seed": "", "set": "test_clean", "task": "asr"}
-    assert describe_decode_dir(exp, exp / "seed3/baseline/stage2/decode_dev_s2tt")["seed"] == "seed3"
-    got = describe_decode_dir(exp, exp / "part_seed2/stage3/decode_test_mt")
+    assert describe_decode_dir(exp, exp / "part/phase2/decode_test_clean_asr") == \
+        {"method": "part", "phase": "phase2", "seed": "", "set": "test_clean", "task": "asr"}
+    assert describe_decode_dir(exp, exp / "seed3/baseline/phase2/decode_dev_s2tt")["seed"] == "seed3"
+    got = describe_decode_dir(exp, exp / "part_seed2/phase3/decode_test_mt")
     assert (got["method"], got["seed"], got["task"]) == ("part", "seed2", "mt")
     d = exp / "x" / "decode_weird"
     d.mkdir(parents=True)
     (d / "decode_info.json").write_text(json.dumps({"set": "fleurs_test", "task": "asr", "options": {}}))
-    assert describe_decode_dir(exp, d) == {"method": "x", "stage": "", "seed": "", "set": "fleurs_test", "task": "asr"}
+    assert describe_decode_dir(exp, d) == {"method": "x", "phase": "", "seed": "", "set": "fleurs_test", "task": "asr"}
     assert find_runs(exp) == []
     (d / "scores.json").write_text(json.dumps({"not": "records"}))  # foreign scores.json: skipped
     assert find_runs(exp) == []

@@ -1,4 +1,4 @@
-"""PARTTask through ESPnet's real training entry point: two chained PART stages on a tiny task dir
+"""PARTTask through ESPnet's real training entry point: two chained PART phases on a tiny task dir
 (stage 2 starts from stage 1 with --init_param), what the checkpoints hold, and loading a trained stage
 for decoding (part.inference)."""
 from __future__ import annotations
@@ -48,13 +48,13 @@ def chained(tmp_path_factory):
     llm_dir = shared_tiny_llm(tmp_path_factory)
     tasks = make_task_dir(root / "data", tasks=("asr", "s2tt", "mt"))
     cmds = []
-    for name, conf in (("stage1", STAGE1), ("stage2", STAGE2)):
+    for name, conf in (("phase1", STAGE1), ("phase2", STAGE2)):
         config = root / f"{name}.yaml"
         config.write_text(yaml.safe_dump(conf), encoding="utf-8")
         cmd = part_train_args(tasks, tasks, llm_dir, root / name, num_iters_per_epoch=2)
         cmd = ["--config", str(config)] + cmd
-        if name == "stage2":
-            cmd += ["--init_param", str(root / "stage1" / "valid.acc.ave.pth")]
+        if name == "phase2":
+            cmd += ["--init_param", str(root / "phase1" / "valid.acc.ave.pth")]
         cmds.append(cmd)
     proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(cmds)], cwd=REPO, env=_env(),
                           capture_output=True, text=True, timeout=300)
@@ -79,15 +79,15 @@ def _fresh_model(stage_dir):
 
 def test_stage_dirs_hold_config_and_checkpoints(chained):
     root = chained["root"]
-    for name, conf in (("stage1", STAGE1), ("stage2", STAGE2)):
+    for name, conf in (("phase1", STAGE1), ("phase2", STAGE2)):
         config = yaml.safe_load((root / name / "config.yaml").read_text(encoding="utf-8"))
         assert config["llm_path"] == str(chained["llm_dir"])
         assert config["schedule_conf"] == conf["schedule_conf"]
         assert config["max_epoch"] == conf["max_epoch"]
         assert (root / name / "valid.acc.ave.pth").exists()
-    assert json.loads(json.dumps(yaml.safe_load((root / "stage2" / "config.yaml").read_text())["lora_conf"])) == \
+    assert json.loads(json.dumps(yaml.safe_load((root / "phase2" / "config.yaml").read_text())["lora_conf"])) == \
         STAGE2["lora_conf"]
-    assert (root / "stage2" / "1epoch.pth").is_file() and (root / "stage2" / "2epoch.pth").is_file()
+    assert (root / "phase2" / "1epoch.pth").is_file() and (root / "phase2" / "2epoch.pth").is_file()
     # The hook logged the trainable set of each epoch, and the task mix filtered the batches.
     assert "epoch 1: trainable groups ['encoder_last_1']" in chained["log"]
     assert "epoch 2: trainable groups ['adapter', 'encoder', 'llm_lora']" in chained["log"]
@@ -96,23 +96,23 @@ def test_stage_dirs_hold_config_and_checkpoints(chained):
 
 def test_checkpoints_keep_lora_but_not_the_frozen_llm(chained):
     root = chained["root"]
-    s1 = _load(root / "stage1" / "valid.acc.ave.pth")
+    s1 = _load(root / "phase1" / "valid.acc.ave.pth")
     assert not [k for k in s1 if k.startswith("llm.")]  # stage 1 has no LoRA and saves no LLM weight
     assert any(k.startswith("adapter.") for k in s1) and any(k.startswith("encoder.") for k in s1)
     for ckpt in ("1epoch.pth", "2epoch.pth", "valid.acc.ave.pth"):
-        state = _load(root / "stage2" / ckpt)
+        state = _load(root / "phase2" / ckpt)
         llm_keys = [k for k in state if k.startswith("llm.")]
         assert len(llm_keys) == 8 and all("lora_" in k for k in llm_keys), ckpt
-    resume = torch.load(root / "stage2" / "checkpoint.pth", map_location="cpu", weights_only=False)
+    resume = torch.load(root / "phase2" / "checkpoint.pth", map_location="cpu", weights_only=False)
     assert [k for k in resume["model"] if k.startswith("llm.")] == llm_keys
 
 
 def test_stage2_starts_from_stage1_and_follows_its_schedule(chained):
     root = chained["root"]
-    s1 = _load(root / "stage1" / "valid.acc.ave.pth")
-    e1 = _load(root / "stage2" / "1epoch.pth")
-    e2 = _load(root / "stage2" / "2epoch.pth")
-    fresh = _fresh_model(root / "stage1").state_dict()
+    s1 = _load(root / "phase1" / "valid.acc.ave.pth")
+    e1 = _load(root / "phase2" / "1epoch.pth")
+    e2 = _load(root / "phase2" / "2epoch.pth")
+    fresh = _fresh_model(root / "phase1").state_dict()
 
     def same(a, b, keys):
         return [k for k in keys if not torch.equal(a[k], b[k])]
@@ -127,7 +127,7 @@ def test_stage2_starts_from_stage1_and_follows_its_schedule(chained):
     # random initialisation differs from them too ...
     assert len(same(s1, fresh, adapter)) == len(adapter)
     assert same(s1, fresh, frozen_encoder)
-    fresh2 = _fresh_model(root / "stage2").state_dict()
+    fresh2 = _fresh_model(root / "phase2").state_dict()
     assert len(same(s1, fresh2, adapter)) == len(adapter)
     # ... and stage 2 started from them: what stage 2 froze in its first epoch is stage 1's, bit for bit.
     assert same(e1, s1, adapter) == []
@@ -144,7 +144,7 @@ def test_load_model_rebuilds_a_trained_stage(chained):
     from part.inference import SpeechToText, load_model
     from part.model.llm import load_llm
 
-    stage2 = chained["root"] / "stage2"
+    stage2 = chained["root"] / "phase2"
     model, tokenizer, config = load_model(str(stage2), "2epoch.pth")
     saved = _load(stage2 / "2epoch.pth")
     state = model.state_dict()

@@ -25,7 +25,7 @@ stop_stage=100          # last stage to run
 nj=2                    # parallel jobs for data preparation, feature extraction and decoding
 ngpu=0                  # GPUs for training and decoding (0: CPU)
 num_nodes=1             # nodes for distributed training (ESPnet's launcher)
-method=part             # part (the three PART stages) or baseline (Baseline-2stage)
+method=part             # part (the three PART phases) or baseline (Baseline-2stage)
 seed=1                  # random seed of training
 exp_tag=""              # suffix of the experiment dir: exp/<method><exp_tag>/
 expdir=exp              # root of the experiment dirs
@@ -50,17 +50,17 @@ llm_path=""             # local Hugging Face LLM directory; empty: pretrain one 
 llm_config=conf/llm.yaml        # in-recipe LLM pretraining options (used when llm_path is empty)
 lm_text=data/lm_text    # parallel text corpus for in-recipe LLM pretraining
 encoder_path=""         # pretrained encoder dir (made by stage 3 of a recipe); empty: pretrain one in-recipe
-                        # (exp/encoder); "none": the stage configs define the encoder (e.g. Whisper from a
+                        # (exp/encoder); "none": the phase configs define the encoder (e.g. Whisper from a
                         # local directory through encoder_conf.path)
 encoder_config=conf/encoder.yaml  # in-recipe encoder pretraining config (part_train --model_type ctc_encoder)
 encoder_model_file=valid.loss.best.pth
 
 # ---- Training and decoding (stages 4-9) ----------------------------------------------------------
-train_config_dir=""     # dir with stage1.yaml [stage2.yaml stage3.yaml]; default conf/<method>
-train_args=""           # extra options of part.bin.part_train for every stage (e.g. "--max_epoch 2")
-init_model=valid.acc.ave.pth    # model file of a stage used to start the next one and to decode
+train_config_dir=""     # dir with phase1.yaml [phase2.yaml phase3.yaml]; default conf/<method>
+train_args=""           # extra options of part.bin.part_train for every training phase (e.g. "--max_epoch 2")
+init_model=valid.acc.ave.pth    # model file of a phase used to start the next one and to decode
 inference_args=""       # extra options of part.bin.part_inference
-inference_stages=""     # PART stages to decode (e.g. "stage2 stage3"); default: the last one
+inference_phases=""     # PART phases to decode (e.g. "phase2 phase3"); default: the last one
 score_args=""           # extra options of part.bin.part_score
 
 help_message=$(cat <<EOF
@@ -69,10 +69,10 @@ Usage: $0 [options]
 Stages (run --stage A --stop_stage B; every stage can be re-run and skips finished work):
   1  data preparation (local/data.sh)          -> data/<set>/
   2  fbank features + length filtering         -> ${dumpdir}/fbank/<set>/
-  3  task lists; LLM and encoder (local or pretrained in-recipe) -> ${dumpdir}/tasks/, ${expdir}/llm, ${expdir}/encoder
-  4  PART stage 1 (adapter on monolingual ASR)  -> ${expdir}/<method>/stage1
-  5  PART stage 2 (+ encoder, progressively)    -> ${expdir}/<method>/stage2
-  6  PART stage 3 (+ LLM LoRA; ASR+S2TT, then +MT; method part only) -> ${expdir}/<method>/stage3
+  3  task lists; LLM and encoder (local or pretrained in-recipe) -> ${dumpdir}/examples/, ${expdir}/llm, ${expdir}/encoder
+  4  PART phase 1 (adapter on monolingual ASR)  -> ${expdir}/<method>/phase1
+  5  PART phase 2 (+ encoder, progressively)    -> ${expdir}/<method>/phase2
+  6  PART phase 3 (+ LLM LoRA; ASR+S2TT, then +MT; method part only) -> ${expdir}/<method>/phase3
   7  decoding of every test set and task
   8  scoring (sclite-format WER/CER, BLEU/chrF) and ${expdir}/RESULTS.md
   9  analysis (gradient similarity across languages/tasks, representation plots)
@@ -88,7 +88,7 @@ Options (default in brackets):
   --llm_path "${llm_path}" --llm_config ${llm_config} --lm_text ${lm_text}
   --encoder_path "${encoder_path}" --encoder_config ${encoder_config} --encoder_model_file ${encoder_model_file}
   --train_config_dir "${train_config_dir}" --train_args "${train_args}" --init_model ${init_model}
-  --inference_args "${inference_args}" --inference_stages "${inference_stages}" --score_args "${score_args}"
+  --inference_args "${inference_args}" --inference_phases "${inference_phases}" --score_args "${score_args}"
 EOF
 )
 
@@ -119,15 +119,15 @@ if [ "${ngpu}" -gt 1 ] || [ "${num_nodes}" -gt 1 ]; then
   dist_opts=(--multiprocessing_distributed true --dist_world_size "${num_nodes}")
 fi
 
-# The PART stages of this method, in order: stage1.yaml, stage2.yaml[, stage3.yaml].
-train_stages=()
+# The PART phases of this method, in order: phase1.yaml, phase2.yaml[, phase3.yaml].
+train_phases=()
 for n in 1 2 3; do
-  [ -f "${train_config_dir}/stage${n}.yaml" ] && train_stages+=("stage${n}")
+  [ -f "${train_config_dir}/phase${n}.yaml" ] && train_phases+=("phase${n}")
 done
-[ ${#train_stages[@]} -gt 0 ] || { echo "$0: no stage*.yaml in ${train_config_dir}" >&2; exit 2; }
+[ ${#train_phases[@]} -gt 0 ] || { echo "$0: no phase*.yaml in ${train_config_dir}" >&2; exit 2; }
 
-# Run one training stage of the method; skip it when finished with the same configuration.
-train_stage() {
+# Run one training phase of the method; skip it when finished with the same configuration.
+train_phase() {
   local name=$1 prev=$2 outdir=${method_dir}/$1
   local config=${train_config_dir}/${name}.yaml
   local init_opts=()
@@ -139,17 +139,17 @@ train_stage() {
   local opts=(--config "${config}" --llm_path "${llm_path}" --seed "${seed}" --ngpu "${ngpu}"
               "${dist_opts[@]+"${dist_opts[@]}"}"
               "${encoder_opts[@]+"${encoder_opts[@]}"}"
-              --train_data_path_and_name_and_type "${dumpdir}/tasks/${train_set}/feats.scp,speech,kaldi_ark"
-              --train_data_path_and_name_and_type "${dumpdir}/tasks/${train_set}/prompt,prompt,text"
-              --train_data_path_and_name_and_type "${dumpdir}/tasks/${train_set}/text,text,text"
-              --train_shape_file "${dumpdir}/tasks/${train_set}/speech_shape"
-              --valid_data_path_and_name_and_type "${dumpdir}/tasks/${valid_set}/feats.scp,speech,kaldi_ark"
-              --valid_data_path_and_name_and_type "${dumpdir}/tasks/${valid_set}/prompt,prompt,text"
-              --valid_data_path_and_name_and_type "${dumpdir}/tasks/${valid_set}/text,text,text"
-              --valid_shape_file "${dumpdir}/tasks/${valid_set}/speech_shape"
+              --train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/feats.scp,speech,kaldi_ark"
+              --train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/prompt,prompt,text"
+              --train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/text,text,text"
+              --train_shape_file "${dumpdir}/examples/${train_set}/speech_shape"
+              --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/feats.scp,speech,kaldi_ark"
+              --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/prompt,prompt,text"
+              --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/text,text,text"
+              --valid_shape_file "${dumpdir}/examples/${valid_set}/speech_shape"
               --resume true --output_dir "${outdir}" "${init_opts[@]}")
   # shellcheck disable=SC2086
-  ${python} -m part.bin.run_stage --name "${method}/${name}" --output_dir "${outdir}" --redo "${redo}" -- \
+  ${python} -m part.bin.run_training --name "${method}/${name}" --output_dir "${outdir}" --redo "${redo}" -- \
       "${opts[@]}" ${train_args}
 }
 
@@ -182,11 +182,11 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
   timer_start
   log "Stage 3: task lists (${train_tasks} for training; ${test_tasks} for testing)"
   for dset in ${train_set} ${valid_set}; do
-    ${python} -m part.data.tasks --feats_dir "${dumpdir}/fbank/${dset}" --out_dir "${dumpdir}/tasks/${dset}" \
+    ${python} -m part.data.examples --feats_dir "${dumpdir}/fbank/${dset}" --out_dir "${dumpdir}/examples/${dset}" \
       --prompts "${prompts}" --tasks "${train_tasks}" --directions "${directions}"
   done
   for dset in ${test_sets}; do
-    ${python} -m part.data.tasks --feats_dir "${dumpdir}/fbank/${dset}" --out_dir "${dumpdir}/tasks/${dset}" \
+    ${python} -m part.data.examples --feats_dir "${dumpdir}/fbank/${dset}" --out_dir "${dumpdir}/examples/${dset}" \
       --prompts "${prompts}" --tasks "${test_tasks}" --directions "${directions}"
   done
   timer_stop "stage 3: task lists"
@@ -205,52 +205,52 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
     timer_start
     log "Stage 3: pretraining the in-recipe encoder (CTC over the LLM's tokens) -> ${encoder_path}"
     # shellcheck disable=SC2086
-    ${python} -m part.bin.run_stage --name encoder --output_dir "${encoder_path}" --redo "${redo}" -- \
+    ${python} -m part.bin.run_training --name encoder --output_dir "${encoder_path}" --redo "${redo}" -- \
       --config "${encoder_config}" --model_type ctc_encoder --llm_path "${llm_path}" \
       --ngpu "${ngpu}" "${dist_opts[@]+"${dist_opts[@]}"}" --resume true --output_dir "${encoder_path}" \
       --input_size "$(cat "${dumpdir}/fbank/${train_set}/feat_dim" 2>/dev/null || echo 80)" \
       --encoder_conf stats_file="$(readlink -f "${dumpdir}/fbank/${train_set}/feats_stats.npz")" \
-      --train_data_path_and_name_and_type "${dumpdir}/tasks/${train_set}/feats.scp,speech,kaldi_ark" \
-      --train_data_path_and_name_and_type "${dumpdir}/tasks/${train_set}/text,text,text" \
-      --train_shape_file "${dumpdir}/tasks/${train_set}/speech_shape" \
-      --valid_data_path_and_name_and_type "${dumpdir}/tasks/${valid_set}/feats.scp,speech,kaldi_ark" \
-      --valid_data_path_and_name_and_type "${dumpdir}/tasks/${valid_set}/text,text,text" \
-      --valid_shape_file "${dumpdir}/tasks/${valid_set}/speech_shape" ${train_args}
+      --train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/feats.scp,speech,kaldi_ark" \
+      --train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/text,text,text" \
+      --train_shape_file "${dumpdir}/examples/${train_set}/speech_shape" \
+      --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/feats.scp,speech,kaldi_ark" \
+      --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/text,text,text" \
+      --valid_shape_file "${dumpdir}/examples/${valid_set}/speech_shape" ${train_args}
     timer_stop "stage 3: encoder pretraining"
   elif [ "${encoder_path}" = none ]; then
-    log "Stage 3: the encoder is defined by ${train_config_dir}/stage*.yaml"
+    log "Stage 3: the encoder is defined by ${train_config_dir}/phase*.yaml"
   else
     log "Stage 3: using the pretrained encoder in ${encoder_path}"
     [ -f "${encoder_path}/config.yaml" ] || { echo "$0: --encoder_path ${encoder_path} has no config.yaml" >&2; exit 1; }
   fi
 fi
 
-# Stages 4-6: the method's training stages, each starting from the previous one.
+# Stages 4-6: the method's training phases, each starting from the previous one.
 for n in 1 2 3; do
   s=$((n + 3))
   if [ ${stage} -le ${s} ] && [ ${stop_stage} -ge ${s} ]; then
-    if [ ! -f "${train_config_dir}/stage${n}.yaml" ]; then
-      log "Stage ${s}: ${method} has no stage${n} (${train_config_dir}/stage${n}.yaml); nothing to do"
+    if [ ! -f "${train_config_dir}/phase${n}.yaml" ]; then
+      log "Stage ${s}: ${method} has no phase${n} (${train_config_dir}/phase${n}.yaml); nothing to do"
       continue
     fi
-    prev=""; [ ${n} -gt 1 ] && prev=stage$((n - 1))
+    prev=""; [ ${n} -gt 1 ] && prev=phase$((n - 1))
     timer_start
-    log "Stage ${s}: ${method} stage${n} (${train_config_dir}/stage${n}.yaml) -> ${method_dir}/stage${n}"
-    train_stage "stage${n}" "${prev}"
-    timer_stop "stage ${s}: ${method_dir##*/} stage${n}"
+    log "Stage ${s}: ${method} phase${n} (${train_config_dir}/phase${n}.yaml) -> ${method_dir}/phase${n}"
+    train_phase "phase${n}" "${prev}"
+    timer_stop "stage ${s}: ${method_dir##*/} phase${n}"
   fi
 done
 
-[ -n "${inference_stages}" ] || inference_stages=${train_stages[-1]}
+[ -n "${inference_phases}" ] || inference_phases=${train_phases[-1]}
 
 if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
   timer_start
-  for st in ${inference_stages}; do
+  for st in ${inference_phases}; do
     for dset in ${test_sets}; do
       log "Stage 7: decoding ${dset} (${test_tasks}) with ${method_dir}/${st}/${init_model}"
       # shellcheck disable=SC2086
       ${python} -m part.bin.part_inference --exp_dir "${method_dir}/${st}" --model_file "${init_model}" \
-        --data_dir "${dumpdir}/tasks/${dset}" --tasks "${test_tasks}" --nj "${nj}" --ngpu "${ngpu}" \
+        --data_dir "${dumpdir}/examples/${dset}" --tasks "${test_tasks}" --nj "${nj}" --ngpu "${ngpu}" \
         --out_prefix "${method_dir}/${st}/decode_${dset}" ${inference_args}
     done
   done
@@ -260,12 +260,12 @@ fi
 if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
   timer_start
   log "Stage 8: scoring"
-  for st in ${inference_stages}; do
+  for st in ${inference_phases}; do
     for dset in ${test_sets}; do
       for task in ${test_tasks//,/ }; do
         d=${method_dir}/${st}/decode_${dset}_${task}
         # A test set may lack a task (no translations in a Common Voice test set): nothing was decoded.
-        cats=${dumpdir}/tasks/${dset}/utt2category
+        cats=${dumpdir}/examples/${dset}/utt2category
         if [ ! -d "${d}" ] && [ -f "${cats}" ] && ! grep -q " ${task}\$" "${cats}"; then
           log "Stage 8: ${dset} has no ${task} examples; nothing to score"
           continue
@@ -284,7 +284,7 @@ fi
 if [ ${stage} -le 9 ] && [ ${stop_stage} -ge 9 ]; then
   timer_start
   log "Stage 9: analysis of ${method_dir}"
-  ${python} -m part.bin.part_analyze --method_dir "${method_dir}" --data_dir "${dumpdir}/tasks/${valid_set}" \
+  ${python} -m part.bin.part_analyze --method_dir "${method_dir}" --data_dir "${dumpdir}/examples/${valid_set}" \
     --out_dir "${method_dir}/analysis" --ngpu "${ngpu}" --nj "${nj}"
   timer_stop "stage 9: ${method_dir##*/} analysis"
 fi

@@ -39,7 +39,7 @@ if [ -e "${recipe}" ] || [ -L "${recipe}" ]; then
   echo "$0: ${recipe} exists already; not overwriting it (choose another name, or remove it yourself)" >&2
   exit 1
 fi
-for f in prompts.yaml encoder.yaml part/stage1.yaml baseline/stage1.yaml; do
+for f in prompts.yaml encoder.yaml part/phase1.yaml baseline/phase1.yaml; do
   if [ ! -f "${conf_from}/${f}" ]; then
     echo "$0: --conf_from ${conf_from} has no ${f}: not a recipe's conf/" >&2
     exit 2
@@ -150,7 +150,7 @@ set -euo pipefail
 llm_path=             # local Hugging Face LLM dir (e.g. Qwen2.5-1.5B-Instruct); required
 whisper_path=         # local Hugging Face Whisper dir (e.g. whisper-large-v3); empty: in-recipe Conformer
 feats_opts=           # extra options of stage 2 (part.bin.extract_feats)
-train_args=           # extra options of part_train for every training stage
+train_args=           # extra options of part_train for every training phase
 
 args=(); help=false
 while [ $# -gt 0 ]; do

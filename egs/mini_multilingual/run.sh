@@ -4,7 +4,7 @@
 #
 #   ./run.sh                              # stages 1-8 of PART, default size
 #   ./run.sh --method baseline            # Baseline-2stage on the same data and models
-#   ./run.sh --stage 4 --stop_stage 6     # only the three PART training stages
+#   ./run.sh --stage 4 --stop_stage 6     # only the three PART training phases
 #   ./run.sh --size tiny                  # the CI-sized world, in size_tiny/
 set -euo pipefail
 

@@ -15,7 +15,7 @@ covost_pairs=de_en,fr_en,es_en,it_en,ja_en,zh-CN_en            # CoVoST 2 direct
 llm_path=             # local Hugging Face LLM dir (e.g. Qwen2.5-7B-Instruct); required
 whisper_path=         # local Hugging Face Whisper dir (e.g. whisper-large-v3); empty: in-recipe Conformer
 feats_opts=           # extra options of stage 2 (part.bin.extract_feats)
-train_args=           # extra options of part_train for every training stage
+train_args=           # extra options of part_train for every training phase
 
 args=(); help=false
 while [ $# -gt 0 ]; do

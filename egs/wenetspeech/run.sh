@@ -13,7 +13,7 @@ train_subset=M        # L | M | S | W
 llm_path=             # local Hugging Face LLM dir (e.g. Qwen2.5-1.5B-Instruct); required
 whisper_path=         # local Hugging Face Whisper dir (e.g. whisper-large-v3); empty: in-recipe Conformer
 feats_opts=           # extra options of stage 2 (part.bin.extract_feats)
-train_args=           # extra options of part_train for every training stage
+train_args=           # extra options of part_train for every training phase
 
 args=(); help=false
 while [ $# -gt 0 ]; do

@@ -1,4 +1,4 @@
-"""A stage-3 task dir (``dump/tasks/<set>/``) as the analyses see it: examples grouped by
+"""A phase-3 task dir (``dump/examples/<set>/``) as the analyses see it: examples grouped by
 (task, source language, target language), tokenised and batched exactly as in training.
 
 Group labels: ``asr:<src>`` for ASR, ``s2tt:<src>-<tgt>`` and ``mt:<src>-<tgt>`` for speech and text
@@ -12,7 +12,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from part.data.tasks import read_kv
+from part.data.examples import read_kv
 
 TASK_ORDER = ("asr", "s2tt", "mt")
 REQUIRED_FILES = ("feats.scp", "prompt", "text", "utt2category", "utt2lang", "utt2tgt")
@@ -41,7 +41,7 @@ class TaskDir:
     def __init__(self, path: str):
         self.path = Path(path)
         if not self.path.is_dir():
-            raise FileNotFoundError(f"task dir '{path}' does not exist (stage 3 writes dump/tasks/<set>)")
+            raise FileNotFoundError(f"task dir '{path}' does not exist (stage 3 writes dump/examples/<set>)")
         missing = [n for n in REQUIRED_FILES if not (self.path / n).is_file()]
         if missing:
             raise FileNotFoundError(f"task dir '{path}' lacks {', '.join(missing)}; re-run stage 3")
@@ -72,7 +72,7 @@ class TaskDir:
 
 
 def sample_ids(ids: Sequence[str], n: int, seed: int) -> List[str]:
-    """At most ``n`` of ``ids``: a seeded random subset (the same for every stage and method), sorted."""
+    """At most ``n`` of ``ids``: a seeded random subset (the same for every phase and method), sorted."""
     ids = sorted(ids)
     if n <= 0 or len(ids) <= n:
         return ids

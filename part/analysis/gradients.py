@@ -1,12 +1,12 @@
-"""Gradient cosine similarity between languages and tasks, per training stage (the paper's analysis).
+"""Gradient cosine similarity between languages and tasks, per training phase (the paper's analysis).
 
 Definition
 ----------
-For a trained stage, ``θ`` is the stage's *trainable* parameters: the groups of the **last** entry of
-``schedule_conf.trainable`` in the stage's ``config.yaml`` (what trained at the end of the stage), set
+For a trained phase, ``θ`` is the phase's *trainable* parameters: the groups of the **last** entry of
+``schedule_conf.trainable`` in the phase's ``config.yaml`` (what trained at the end of the phase), set
 with :func:`part.schedule.apply_trainable`. For each group ``g = (task, src, tgt)`` of a task dir
 (``asr:de``, ``s2tt:de-en``, ``mt:de-en``) take up to ``max_examples`` of its examples (a seeded subset,
-the same for every stage and method), cut them into batches of ``batch_size`` and average the gradient
+the same for every phase and method), cut them into batches of ``batch_size`` and average the gradient
 of the training loss (next-token NLL, mean over the batch's target tokens — exactly
 ``SpeechLLM.forward``) over those batches::
 
@@ -55,8 +55,8 @@ def final_trainable_groups(config: dict) -> Optional[List[str]]:
     return list(schedule.trainable[max(schedule.trainable)])
 
 
-def set_stage_trainable(model: torch.nn.Module, config: dict) -> Optional[List[str]]:
-    """Make exactly the stage's final trainable groups require gradients; returns the groups.
+def set_phase_trainable(model: torch.nn.Module, config: dict) -> Optional[List[str]]:
+    """Make exactly the phase's final trainable groups require gradients; returns the groups.
 
     Without a schedule the model keeps ``requires_grad`` as built (what ESPnet would train).
     """

@@ -1,18 +1,18 @@
-"""Recipe stage 9: analyse every trained stage of a method dir and write the figures and summaries.
+"""Recipe stage 9: analyse every trained phase of a method dir and write the figures and summaries.
 
-Per stage (``<method_dir>/stage{1,2,3}`` with ``config.yaml`` and a model file), under
-``<out_dir>/<stage>/``:
+Per phase (``<method_dir>/phase{1,2,3}`` with ``config.yaml`` and a model file), under
+``<out_dir>/<phase>/``:
 
 - ``grad_similarity.{npy,json,png}``: gradient cosine similarity between (task, language) groups
   (:mod:`part.analysis.gradients`); the JSON holds the labels, the matrix and summary statistics;
 - ``representation.{json,npz}``, ``adapter_pca.png``: alignment of the adapter's outputs with the
   LLM's text embeddings, a language-ID probe and a PCA projection (:mod:`part.analysis.representation`).
 
-Then ``<out_dir>/summary.json``, ``<out_dir>/README.md`` (:mod:`part.analysis.report`), a per-stage chart
-``stage_summary.png`` and, when the other method (PART vs Baseline-2stage) has been analysed too,
+Then ``<out_dir>/summary.json``, ``<out_dir>/README.md`` (:mod:`part.analysis.report`), a per-phase chart
+``phase_summary.png`` and, when the other method (PART vs Baseline-2stage) has been analysed too,
 ``grad_similarity_compare.png`` with both methods' matrices side by side.
 
-A stage whose results were computed from the same model file (path, size, time) and options is not
+A phase whose results were computed from the same model file (path, size, time) and options is not
 recomputed (``redo=True`` forces it).
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 
 from part.analysis.data import Batcher, TaskDir, sample_ids
 
-STAGE_RE = re.compile(r"stage\d+$")
+PHASE_RE = re.compile(r"phase\d+$")
 
 
 @dataclass
@@ -67,11 +67,11 @@ def sibling_method_dir(method_dir: Path) -> Optional[Path]:
     return path if path.is_dir() else None
 
 
-def discover_stages(method_dir: Path) -> List[str]:
-    """Names of the stage dirs (``stageN`` with a config.yaml), in order."""
-    found = [p.name for p in Path(method_dir).iterdir() if p.is_dir() and STAGE_RE.fullmatch(p.name)
+def discover_phases(method_dir: Path) -> List[str]:
+    """Names of the phase dirs (``phaseN`` with a config.yaml), in order."""
+    found = [p.name for p in Path(method_dir).iterdir() if p.is_dir() and PHASE_RE.fullmatch(p.name)
              and (p / "config.yaml").is_file()] if Path(method_dir).is_dir() else []
-    return sorted(found, key=lambda s: int(s[len("stage"):]))
+    return sorted(found, key=lambda s: int(s[len("phase"):]))
 
 
 def _write_json(path: Path, obj) -> None:
@@ -94,12 +94,12 @@ def _meta(model_path: Path, data_dir: Path, opts: AnalysisOptions) -> dict:
             "data_dir": str(Path(data_dir).resolve()), **asdict(opts)}
 
 
-STAGE_FILES = ("grad_similarity.json", "grad_similarity.npy", "grad_similarity.png", "representation.json",
+PHASE_FILES = ("grad_similarity.json", "grad_similarity.npy", "grad_similarity.png", "representation.json",
                "representation.npz", "adapter_pca.png")
 
 
-def _stage_summary(grad: dict, rep: dict) -> dict:
-    """The per-stage entry of summary.json (no matrices)."""
+def _phase_summary(grad: dict, rep: dict) -> dict:
+    """The per-phase entry of summary.json (no matrices)."""
     align = rep.get("alignment") or {}
     probe = rep.get("probe") or {}
     return {
@@ -116,9 +116,9 @@ def _stage_summary(grad: dict, rep: dict) -> dict:
     }
 
 
-def analyse_stage(stage_dir: Path, out_dir: Path, task_dir: TaskDir, opts: AnalysisOptions, device: str = "cpu",
+def analyse_phase(phase_dir: Path, out_dir: Path, task_dir: TaskDir, opts: AnalysisOptions, device: str = "cpu",
                   progress: bool = True, redo: bool = False, title: str = "") -> dict:
-    """Gradient similarity and representation analysis of one trained stage; returns its summary entry."""
+    """Gradient similarity and representation analysis of one trained phase; returns its summary entry."""
     import torch
 
     from part.analysis import gradients as G
@@ -126,26 +126,26 @@ def analyse_stage(stage_dir: Path, out_dir: Path, task_dir: TaskDir, opts: Analy
     from part.analysis import representation as R
     from part.inference import load_model
 
-    stage_dir, out_dir = Path(stage_dir), Path(out_dir)
-    model_path = stage_dir / opts.model_file
+    phase_dir, out_dir = Path(phase_dir), Path(out_dir)
+    model_path = phase_dir / opts.model_file
     if not model_path.is_file():
-        candidates = sorted(p.name for p in stage_dir.glob("*.pth"))
+        candidates = sorted(p.name for p in phase_dir.glob("*.pth"))
         raise FileNotFoundError(f"{model_path} not found (model files there: {candidates}); "
                                 "choose one with --model_file")
     meta = _meta(model_path, task_dir.path, opts)
     grad_json, rep_json = out_dir / "grad_similarity.json", out_dir / "representation.json"
     old_grad, old_rep = _read_json(grad_json), _read_json(rep_json)
     if (not redo and old_grad and old_rep and old_grad.get("meta") == meta and old_rep.get("meta") == meta
-            and all((out_dir / f).is_file() for f in STAGE_FILES)):
-        logging.info("%s: analysis is up to date in %s; skipping", stage_dir, out_dir)
-        return _stage_summary(old_grad, old_rep)
+            and all((out_dir / f).is_file() for f in PHASE_FILES)):
+        logging.info("%s: analysis is up to date in %s; skipping", phase_dir, out_dir)
+        return _phase_summary(old_grad, old_rep)
 
-    logging.info("%s: loading %s", stage_dir, model_path.name)
-    model, tokenizer, config = load_model(str(stage_dir), opts.model_file, device)
+    logging.info("%s: loading %s", phase_dir, model_path.name)
+    model, tokenizer, config = load_model(str(phase_dir), opts.model_file, device)
     try:
-        trainable = G.set_stage_trainable(model, config)
+        trainable = G.set_phase_trainable(model, config)
         num_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        logging.info("%s: gradients w.r.t. %s (%s parameters)", stage_dir.name, trainable or "the parameters as built",
+        logging.info("%s: gradients w.r.t. %s (%s parameters)", phase_dir.name, trainable or "the parameters as built",
                      f"{num_trainable:,}")
         batcher = Batcher(task_dir, tokenizer, int(config.get("input_size", 80)))
         groups = {label: sample_ids(ids, opts.max_examples_per_group, opts.seed)
@@ -153,7 +153,7 @@ def analyse_stage(stage_dir: Path, out_dir: Path, task_dir: TaskDir, opts: Analy
         res = G.group_gradients(model, batcher, groups, opts.batch_size, device, opts.sketch_dim, opts.seed, progress)
         matrix = G.cosine_matrix(res.vectors) if res.labels else np.zeros((0, 0))
         grad = {
-            "meta": meta, "stage": stage_dir.name, "trainable": trainable, "trainable_parameters": num_trainable,
+            "meta": meta, "phase": phase_dir.name, "trainable": trainable, "trainable_parameters": num_trainable,
             "labels": res.labels, "matrix": matrix.tolist(), "zero_gradient_groups": res.zero_gradient_groups,
             "examples": res.examples, "batches": res.batches, "mean_loss": res.losses,
             "sketch_dim": res.sketch_dim, "summary": G.similarity_summary(res.labels, matrix),
@@ -163,66 +163,66 @@ def analyse_stage(stage_dir: Path, out_dir: Path, task_dir: TaskDir, opts: Analy
         np.save(out_dir / "grad_similarity.npy", matrix)
         _write_json(grad_json, grad)
         plots.plot_similarity(matrix, grad["labels"], out_dir / "grad_similarity.png",
-                              f"{title or stage_dir.name}: gradient cosine similarity\n"
+                              f"{title or phase_dir.name}: gradient cosine similarity\n"
                               f"trainable: {', '.join(trainable or ['as built'])}", grad["zero_gradient_groups"])
 
         rep, arrays = R.analyse_representations(model, tokenizer, task_dir, batcher, opts.max_utts_per_lang,
                                                 opts.batch_size, device, opts.seed, progress)
-        rep = {"meta": meta, "stage": stage_dir.name, **rep}
+        rep = {"meta": meta, "phase": phase_dir.name, **rep}
         np.savez(out_dir / "representation.npz", **arrays)
         _write_json(rep_json, rep)
         probe = rep["probe"]
         acc = "n/a" if probe.get("accuracy") is None else f"{100 * probe['accuracy']:.0f}%"
         plots.plot_pca(arrays["pca"], arrays["languages"].tolist(), out_dir / "adapter_pca.png",
-                       f"{title or stage_dir.name}: pooled adapter outputs (PCA)\nlanguage-ID probe accuracy {acc}",
+                       f"{title or phase_dir.name}: pooled adapter outputs (PCA)\nlanguage-ID probe accuracy {acc}",
                        rep["pca_explained_variance"])
     finally:
         del model
         gc.collect()
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
-    return _stage_summary(grad, rep)
+    return _phase_summary(grad, rep)
 
 
-def analyse_method(method_dir: Path, task_dir: TaskDir, out_dir: Path, stages: Optional[Sequence[str]],
+def analyse_method(method_dir: Path, task_dir: TaskDir, out_dir: Path, phases: Optional[Sequence[str]],
                    opts: AnalysisOptions, device: str = "cpu", progress: bool = True, redo: bool = False) -> dict:
-    """Analyse the stages of one method; returns ``{"method", "method_dir", "stages": {...}}``."""
+    """Analyse the phases of one method; returns ``{"method", "method_dir", "phases": {...}}``."""
     method_dir, out_dir = Path(method_dir), Path(out_dir)
-    available = discover_stages(method_dir)
-    if stages:
-        missing = [s for s in stages if s not in available]
+    available = discover_phases(method_dir)
+    if phases:
+        missing = [s for s in phases if s not in available]
         if missing:
-            raise FileNotFoundError(f"{method_dir}: no trained stage dir (with config.yaml) for {missing}; "
+            raise FileNotFoundError(f"{method_dir}: no trained phase dir (with config.yaml) for {missing}; "
                                     f"found {available or 'none'}")
     else:
-        stages = available
-    if not stages:
-        raise FileNotFoundError(f"{method_dir}: no stage dir (stageN/config.yaml): run stages 4-6 first")
+        phases = available
+    if not phases:
+        raise FileNotFoundError(f"{method_dir}: no phase dir (phaseN/config.yaml): run recipe stages 4-6 first")
     name = method_display_name(method_dir)
     result = {"method": name, "method_dir": str(method_dir), "data_dir": str(task_dir.path), "options": asdict(opts),
-              "stages": {}, "skipped_stages": {}}
-    for stage in stages:
+              "phases": {}, "skipped_phases": {}}
+    for phase in phases:
         try:
-            result["stages"][stage] = analyse_stage(method_dir / stage, out_dir / stage, task_dir, opts, device,
-                                                    progress, redo, title=f"{name} {stage}")
-        except FileNotFoundError as exc:  # e.g. a stage whose training has not finished
-            logging.warning("%s: skipped (%s)", stage, exc)
-            result["skipped_stages"][stage] = str(exc)
-    if not result["stages"]:
-        raise FileNotFoundError(f"{method_dir}: no stage could be analysed: {result['skipped_stages']}")
+            result["phases"][phase] = analyse_phase(method_dir / phase, out_dir / phase, task_dir, opts, device,
+                                                    progress, redo, title=f"{name} {phase}")
+        except FileNotFoundError as exc:  # e.g. a phase whose training has not finished
+            logging.warning("%s: skipped (%s)", phase, exc)
+            result["skipped_phases"][phase] = str(exc)
+    if not result["phases"]:
+        raise FileNotFoundError(f"{method_dir}: no phase could be analysed: {result['skipped_phases']}")
     return result
 
 
 def load_grad_panels(analysis_dir: Path) -> Dict[str, Tuple[List[str], np.ndarray]]:
-    """Stage -> (labels, matrix) of an already analysed method (its ``analysis/<stage>/grad_similarity.json``)."""
+    """Phase -> (labels, matrix) of an already analysed method (its ``analysis/<phase>/grad_similarity.json``)."""
     panels = {}
     analysis_dir = Path(analysis_dir)
     if not analysis_dir.is_dir():
         return panels
-    for stage_dir in sorted(analysis_dir.iterdir()):
-        data = _read_json(stage_dir / "grad_similarity.json") if stage_dir.is_dir() else None
-        if data and STAGE_RE.fullmatch(stage_dir.name):
-            panels[stage_dir.name] = (data["labels"], np.asarray(data["matrix"], dtype=float).reshape(
+    for phase_dir in sorted(analysis_dir.iterdir()):
+        data = _read_json(phase_dir / "grad_similarity.json") if phase_dir.is_dir() else None
+        if data and PHASE_RE.fullmatch(phase_dir.name):
+            panels[phase_dir.name] = (data["labels"], np.asarray(data["matrix"], dtype=float).reshape(
                 len(data["labels"]), len(data["labels"])))
     return panels
 
@@ -230,8 +230,8 @@ def load_grad_panels(analysis_dir: Path) -> Dict[str, Tuple[List[str], np.ndarra
 def load_method_summary(analysis_dir: Path) -> Optional[dict]:
     """The ``summary.json`` of an already analysed method, or None."""
     data = _read_json(Path(analysis_dir) / "summary.json")
-    return data if data and "stages" in data else None
+    return data if data and "phases" in data else None
 
 
-def stage_sort_key(stage: str) -> int:
-    return int(stage[len("stage"):]) if STAGE_RE.fullmatch(stage) else 10 ** 6
+def phase_sort_key(phase: str) -> int:
+    return int(phase[len("phase"):]) if PHASE_RE.fullmatch(phase) else 10 ** 6

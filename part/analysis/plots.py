@@ -1,5 +1,5 @@
-"""Figures of the analysis stage: gradient-similarity heatmaps (one stage, or methods x stages side by
-side), the PCA scatter of pooled adapter outputs, and a per-stage summary chart. Headless (Agg)."""
+"""Figures of the analysis phase: gradient-similarity heatmaps (one phase, or methods x phases side by
+side), the PCA scatter of pooled adapter outputs, and a per-phase summary chart. Headless (Agg)."""
 from __future__ import annotations
 
 import os
@@ -56,7 +56,7 @@ def _heatmap(ax, matrix: np.ndarray, labels: Sequence[str], title: str, annotate
 
 def plot_similarity(matrix: np.ndarray, labels: Sequence[str], path: Path, title: str,
                     zero_gradient_groups: Sequence[str] = ()) -> None:
-    """One stage's gradient cosine-similarity heatmap with the values written in the cells."""
+    """One phase's gradient cosine-similarity heatmap with the values written in the cells."""
     plt = _plt()
     n = max(len(labels), 1)
     side = min(4.0 + 0.55 * n, 22.0)
@@ -76,23 +76,23 @@ def plot_similarity(matrix: np.ndarray, labels: Sequence[str], path: Path, title
 Panel = Optional[Tuple[List[str], np.ndarray]]
 
 
-def plot_similarity_grid(rows: Dict[str, Dict[str, Panel]], stages: Sequence[str], path: Path, title: str) -> None:
-    """Methods (rows) x stages (columns) of heatmaps; a missing stage is an empty, labelled cell."""
+def plot_similarity_grid(rows: Dict[str, Dict[str, Panel]], phases: Sequence[str], path: Path, title: str) -> None:
+    """Methods (rows) x phases (columns) of heatmaps; a missing phase is an empty, labelled cell."""
     plt = _plt()
     n_max = max([len(p[0]) for panels in rows.values() for p in panels.values() if p] + [1])
     cell = min(3.0 + 0.45 * n_max, 12.0)
-    fig, axes = plt.subplots(len(rows), len(stages), figsize=(cell * len(stages) + 1.5, cell * len(rows) + 1.0),
+    fig, axes = plt.subplots(len(rows), len(phases), figsize=(cell * len(phases) + 1.5, cell * len(rows) + 1.0),
                              squeeze=False, layout="constrained")
     im = None
     for r, (method, panels) in enumerate(rows.items()):
-        for c, stage in enumerate(stages):
+        for c, phase in enumerate(phases):
             ax = axes[r][c]
-            panel = panels.get(stage)
+            panel = panels.get(phase)
             if panel and len(panel[0]):
-                im = _heatmap(ax, panel[1], panel[0], f"{method} — {stage}", annotate=n_max <= 24)
+                im = _heatmap(ax, panel[1], panel[0], f"{method} — {phase}", annotate=n_max <= 24)
             else:
                 ax.text(0.5, 0.5, "not trained /\nnot analysed", ha="center", va="center", fontsize=9)
-                ax.set_title(f"{method} — {stage}", fontsize=10)
+                ax.set_title(f"{method} — {phase}", fontsize=10)
                 ax.set_xticks([])
                 ax.set_yticks([])
     if im is not None:
@@ -120,18 +120,18 @@ def plot_pca(coords: np.ndarray, languages: Sequence[str], path: Path, title: st
     _save(fig, path)
 
 
-def plot_stage_summary(stages: Sequence[str], series: Dict[str, Sequence[Optional[float]]], path: Path,
+def plot_phase_summary(phases: Sequence[str], series: Dict[str, Sequence[Optional[float]]], path: Path,
                        title: str) -> None:
-    """Per-stage values (gradient similarity, probe accuracy, alignment) as lines over the stages."""
+    """Per-phase values (gradient similarity, probe accuracy, alignment) as lines over the phases."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.6 * len(stages) + 2), 3.8))
-    x = np.arange(len(stages))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.6 * len(phases) + 2), 3.8))
+    x = np.arange(len(phases))
     for name, values in series.items():
         y = np.array([np.nan if v is None else v for v in values], dtype=float)
         if np.isfinite(y).any():
             ax.plot(x, y, marker="o", label=name)
     ax.set_xticks(x)
-    ax.set_xticklabels(stages)
+    ax.set_xticklabels(phases)
     ax.axhline(0.0, color="grey", linewidth=0.6)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="best")

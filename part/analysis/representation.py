@@ -24,7 +24,7 @@ Language-ID probe
     stratified k-fold cross-validation, ``k = min(5, smallest language's utterance count)``. Accuracy
     is the share of utterances whose held-out prediction is right; ``chance`` is the share of the
     largest language. High accuracy means the pooled speech vectors still carry the language
-    identity (the paper expects language-specific alignment in the within-language stages).
+    identity (the paper expects language-specific alignment in the within-language phases).
 
 Projection
     PCA of the centred pooled vectors: the first two components and their explained variance ratios.

@@ -1,20 +1,20 @@
-"""Analyse the trained stages of a method (recipe stage 9).
+"""Analyse the trained phases of a method (recipe stage 9).
 
-For every stage dir of ``--method_dir`` (``stage1``, ``stage2``, ``stage3``: whichever exist, or those
-named by ``--stages``), with the examples of ``--data_dir`` (a stage-3 task list, usually the
+For every phase dir of ``--method_dir`` (``phase1``, ``phase2``, ``phase3``: whichever exist, or those
+named by ``--phases``), with the examples of ``--data_dir`` (a phase-3 task list, usually the
 validation set):
 
 1. the gradient cosine-similarity matrix between (task, language) groups (``asr:de``, ``s2tt:de-en``,
-   ``mt:de-en``), w.r.t. the parameters the stage trained last (its ``schedule_conf.trainable``);
+   ``mt:de-en``), w.r.t. the parameters the phase trained last (its ``schedule_conf.trainable``);
 2. the adapter's outputs: alignment with the LLM's text embeddings of the transcript per language, a
    language-ID probe on mean-pooled outputs, and a PCA plot coloured by language;
 3. ``summary.json`` and ``README.md`` in ``--out_dir``, and, when the other method (``exp/part`` <->
    ``exp/baseline``, or ``--compare_dir``) is analysed too, both methods' matrices side by side.
 
-    python -m part.bin.part_analyze --method_dir exp/part --data_dir dump/tasks/dev \\
+    python -m part.bin.part_analyze --method_dir exp/part --data_dir dump/examples/dev \\
         --out_dir exp/part/analysis --ngpu 0
 
-Definitions: ``part/analysis/gradients.py`` and ``part/analysis/representation.py``. Stages analysed
+Definitions: ``part/analysis/gradients.py`` and ``part/analysis/representation.py``. Phases analysed
 before with the same model file and options are not recomputed (``--redo true`` forces it).
 """
 from __future__ import annotations
@@ -36,11 +36,11 @@ def _str2bool(value: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--method_dir", required=True, help="Experiment dir of a method (exp/<method>) with stageN/")
-    parser.add_argument("--data_dir", required=True, help="Task list of stage 3 (dump/tasks/<valid_set>)")
+    parser.add_argument("--method_dir", required=True, help="Experiment dir of a method (exp/<method>) with phaseN/")
+    parser.add_argument("--data_dir", required=True, help="Task list of stage 3 (dump/examples/<valid_set>)")
     parser.add_argument("--out_dir", default=None, help="Output dir (default: <method_dir>/analysis)")
-    parser.add_argument("--stages", default="", help="Comma-separated stage dirs to analyse (default: all found)")
-    parser.add_argument("--model_file", default="valid.acc.ave.pth", help="Model file inside each stage dir")
+    parser.add_argument("--phases", default="", help="Comma-separated phase dirs to analyse (default: all found)")
+    parser.add_argument("--model_file", default="valid.acc.ave.pth", help="Model file inside each phase dir")
     parser.add_argument("--max_examples_per_group", type=int, default=16,
                         help="Examples per (task, language) group whose gradients are averaged")
     parser.add_argument("--batch_size", type=int, default=8, help="Examples per batch (gradients and encoding)")
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="Seed of the example subsets and probe folds")
     parser.add_argument("--ngpu", type=int, default=0, help="0: CPU; >0: the first GPU")
     parser.add_argument("--nj", type=int, default=0, help="Torch CPU threads (0: torch's default)")
-    parser.add_argument("--redo", type=_str2bool, default=False, help="Recompute stages that are up to date")
+    parser.add_argument("--redo", type=_str2bool, default=False, help="Recompute phases that are up to date")
     parser.add_argument("--progress", type=_str2bool, default=True, help="Show progress bars")
     return parser
 
@@ -84,10 +84,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     opts = AnalysisOptions(model_file=args.model_file, max_examples_per_group=args.max_examples_per_group,
                            batch_size=args.batch_size, max_utts_per_lang=args.max_utts_per_lang,
                            sketch_dim=args.sketch_dim, seed=args.seed)
-    stages = [s for s in args.stages.split(",") if s]
+    phases = [s for s in args.phases.split(",") if s]
     try:
         task_dir = TaskDir(args.data_dir)
-        result = analyse_method(method_dir, task_dir, out_dir, stages, opts, device, args.progress, args.redo)
+        result = analyse_method(method_dir, task_dir, out_dir, phases, opts, device, args.progress, args.redo)
 
         compare, compare_panels = None, None
         if args.compare_dir not in ("auto", "none"):
@@ -107,16 +107,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             else:
                 logging.info("%s has no analysis yet: no side-by-side figure (run stage 9 for it, then again here)",
                              other)
-        own_panels = {s: p for s, p in load_grad_panels(out_dir).items() if s in result["stages"]}
+        own_panels = {s: p for s, p in load_grad_panels(out_dir).items() if s in result["phases"]}
         summary = write_report(result, out_dir, own_panels, compare, compare_panels)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         logging.error("%s", exc)
         return 1
-    for stage, entry in summary["stages"].items():
+    for phase, entry in summary["phases"].items():
         g, p = entry["gradient_similarity"], entry["language_probe"]
         fmt = (lambda v: "n/a" if v is None else f"{v:.3f}")
         logging.info("%s %s: grad. sim. within-language %s, cross-language %s; LID probe accuracy %s; alignment %s",
-                     summary["method"], stage, fmt(g["within_language"]), fmt(g["cross_language"]),
+                     summary["method"], phase, fmt(g["within_language"]), fmt(g["cross_language"]),
                      fmt(p.get("accuracy")), fmt((entry["alignment"] or {}).get("precision")))
     logging.info("analysis of %s: %s", method_dir, out_dir / "README.md")
     return 0

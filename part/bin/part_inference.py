@@ -15,8 +15,8 @@ worker processes (one torch thread each, forked from this one after the model is
 results merged in example order. A hypothesis does not depend on its batch, so neither ``--nj`` nor
 ``--batch_size`` changes the output. A finished decode dir with the same options is skipped.
 
-    python -m part.bin.part_inference --exp_dir exp/part/stage3 --data_dir dump/tasks/test \\
-        --tasks asr,s2tt --out_prefix exp/part/stage3/decode_test --nj 4 [--beam_size 4]
+    python -m part.bin.part_inference --exp_dir exp/part/phase3 --data_dir dump/examples/test \\
+        --tasks asr,s2tt --out_prefix exp/part/phase3/decode_test --nj 4 [--beam_size 4]
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from part.data.tasks import read_kv
+from part.data.examples import read_kv
 
 FRAME_SHIFT_S = 0.01  # stage 2 features: 10 ms frames
 
@@ -149,9 +149,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     defaults = DecodeOptions()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--exp_dir", required=True, help="Trained stage dir (config.yaml + model files)")
+    parser.add_argument("--exp_dir", required=True, help="Trained phase dir (config.yaml + model files)")
     parser.add_argument("--model_file", default="valid.acc.ave.pth", help="Model file inside --exp_dir")
-    parser.add_argument("--data_dir", required=True, help="Task list of stage 3 (dump/tasks/<set>)")
+    parser.add_argument("--data_dir", required=True, help="Task list of stage 3 (dump/examples/<set>)")
     parser.add_argument("--tasks", default="asr,s2tt", help="Comma-separated tasks to decode")
     parser.add_argument("--out_prefix", required=True, help="Decode dirs are <out_prefix>_<task>")
     parser.add_argument("--batch_size", type=int, default=16, help="Examples decoded together")

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m part.bin.part_score --decode_dir exp/part/stage3/decode_test_asr \\
+    python -m part.bin.part_score --decode_dir exp/part/phase3/decode_test_asr \\
         [--normalizer whisper|basic|none] [--use_sclite auto|yes|no] [--bleu_normalizer none|whisper|basic]
 
 Reads the decode-dir contract of docs/contracts.md (``hyp``, ``ref``, ``utt2lang``, ``utt2tgt``,

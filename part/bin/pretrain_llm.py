@@ -37,7 +37,7 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from part.data.tasks import load_prompts, render
+from part.data.examples import load_prompts, render
 
 DEFAULTS = dict(
     vocab_size=2000, hidden_size=256, num_layers=4, num_heads=4, num_kv_heads=2, intermediate_size=768,

@@ -146,7 +146,7 @@ class SpeechLLM(AbsESPnetModel):
                                            shift_labels.reshape(-1), ignore_index=IGNORE)
         if torch.is_grad_enabled() and not loss.requires_grad:
             # A batch that reaches no trainable parameter (text-only examples while only the speech side
-            # trains, e.g. MT batches in an adapter-only stage): keep the loss attached to the graph so the
+            # trains, e.g. MT batches in an adapter-only phase): keep the loss attached to the graph so the
             # trainer's backward() works; the trainable parameters get zero gradients from this batch.
             trainable = [p for p in self.parameters() if p.requires_grad]
             if trainable:

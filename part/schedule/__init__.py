@@ -1,5 +1,5 @@
 """Parameter-activation and task-mix schedules (which parameters train and which tasks are mixed, per
-epoch). A schedule is data in the stage's YAML, for example PART stage 2::
+epoch). A schedule is data in the phase's YAML, for example PART phase 2::
 
     schedule_conf:
       trainable:          # first epoch -> parameter groups that train from that epoch on

@@ -1,5 +1,5 @@
-"""Sections of RESULTS.md beyond the scores: the stage-9 analysis (``<method>/analysis/summary.json``) as
-a table per method and stage with links to the plots, the learning curves, and the wall time of each
+"""Sections of RESULTS.md beyond the scores: the phase-9 analysis (``<method>/analysis/summary.json``) as
+a table per method and phase with links to the plots, the learning curves, and the wall time of each
 step of the run."""
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ def analysis_section(exp_dir: Path, report_path: Path) -> str:
     base = report_path.resolve().parent
     lines: List[str] = [
         "## Analysis (stage 9)", "",
-        "Gradient cosine similarity between (task, language) groups, w.r.t. the parameters each stage trains "
+        "Gradient cosine similarity between (task, language) groups, w.r.t. the parameters each phase trains "
         "(mean over pairs of groups with the same source language vs different ones), a language-ID probe "
         "on mean-pooled adapter outputs, and how close the adapter outputs lie to the LLM's embeddings of "
         "the transcript (definitions: part/analysis/).", "",
-        "| method | stage | grad. sim. within-language | grad. sim. cross-language | language-ID probe | "
+        "| method | phase | grad. sim. within-language | grad. sim. cross-language | language-ID probe | "
         "alignment precision | plots |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -35,18 +35,18 @@ def analysis_section(exp_dir: Path, report_path: Path) -> str:
         summary = json.loads(path.read_text(encoding="utf-8"))
         analysis_dir = path.parent
         method = analysis_dir.parent.name
-        for stage, entry in sorted(summary.get("stages", {}).items()):
+        for phase, entry in sorted(summary.get("phases", {}).items()):
             grad = entry.get("gradient_similarity") or {}
             probe = entry.get("language_probe") or {}
             align = entry.get("alignment") or {}
-            plot = analysis_dir / stage / "grad_similarity.png"
+            plot = analysis_dir / phase / "grad_similarity.png"
             link = f"[heatmap]({os.path.relpath(plot, base)})" if plot.is_file() else ""
-            lines.append(f"| {method} | {stage} | {_fmt(grad.get('within_language'))} | "
+            lines.append(f"| {method} | {phase} | {_fmt(grad.get('within_language'))} | "
                          f"{_fmt(grad.get('cross_language'))} | {_fmt(probe.get('accuracy'), pct=True)} | "
                          f"{_fmt(align.get('precision'))} | {link} |")
     lines.append("")
     for path in summaries:
-        for name in ("stage_summary.png", "grad_similarity_compare.png"):
+        for name in ("phase_summary.png", "grad_similarity_compare.png"):
             plot = path.parent / name
             if plot.is_file():
                 lines.append(f"![{path.parent.parent.name}: {name}]({os.path.relpath(plot, base)})")
@@ -55,16 +55,16 @@ def analysis_section(exp_dir: Path, report_path: Path) -> str:
 
 
 def curves_section(exp_dir: Path, report_path: Path) -> str:
-    """Links to the loss and accuracy curves ESPnet draws for every training stage (``images/*.png``),
+    """Links to the loss and accuracy curves ESPnet draws for every training phase (``images/*.png``),
     and to the in-recipe LLM's pretraining curve and held-out metrics when present."""
     base = report_path.resolve().parent
     rows = []
     for images in sorted(Path(exp_dir).glob("**/images")):
-        stage_dir = images.parent
+        phase_dir = images.parent
         links = [f"[{png.stem}]({os.path.relpath(png, base)})" for png in sorted(images.glob("*.png"))
                  if png.stem in ("loss", "acc", "ter")]
         if links:
-            rows.append(f"| {os.path.relpath(stage_dir, exp_dir)} | {' '.join(links)} |")
+            rows.append(f"| {os.path.relpath(phase_dir, exp_dir)} | {' '.join(links)} |")
     if not rows:
         return ""
     lines = ["## Learning curves", "", "| experiment | curves (train and valid, per epoch) |", "|---|---|", *rows, ""]

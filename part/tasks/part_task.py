@@ -1,6 +1,6 @@
 """PARTTask: the speech-LLM (and its encoder pretraining) as an ESPnet task.
 
-Data (written by stage 3 into ``dump/tasks/<set>/``), keyed by example id:
+Data (written by stage 3 into ``dump/examples/<set>/``), keyed by example id:
 
 - ``speech``: ``feats.scp`` (kaldi_ark) — log-mel features; zero frames for text-only examples
 - ``prompt``: ``prompt`` (text) — the instruction with a ``<speech>`` placeholder, newlines escaped as
@@ -11,12 +11,12 @@ Data (written by stage 3 into ``dump/tasks/<set>/``), keyed by example id:
 
 Usage (what ``egs/TEMPLATE/part.sh`` runs)::
 
-    python -m part.bin.part_train --config conf/part/stage1.yaml \\
+    python -m part.bin.part_train --config conf/part/phase1.yaml \\
         --llm_path exp/llm --encoder_path exp/encoder \\
-        --train_data_path_and_name_and_type dump/tasks/train/feats.scp,speech,kaldi_ark \\
-        --train_data_path_and_name_and_type dump/tasks/train/prompt,prompt,text \\
-        --train_data_path_and_name_and_type dump/tasks/train/text,text,text \\
-        --train_shape_file dump/tasks/train/speech_shape ... --output_dir exp/part/stage1
+        --train_data_path_and_name_and_type dump/examples/train/feats.scp,speech,kaldi_ark \\
+        --train_data_path_and_name_and_type dump/examples/train/prompt,prompt,text \\
+        --train_data_path_and_name_and_type dump/examples/train/text,text,text \\
+        --train_shape_file dump/examples/train/speech_shape ... --output_dir exp/part/phase1
 """
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ class PARTTask(AbsTask):
     @classmethod
     def build_iter_factory(cls, args, distributed_option, mode: str):
         """ESPnet's factory; with ``schedule_conf.tasks``, training and validation batches follow the task mix
-        of each epoch (a stage is validated on what it trains)."""
+        of each epoch (a phase is validated on what it trains)."""
         factory = super().build_iter_factory(args, distributed_option, mode)
         schedule = ActivationSchedule.from_conf(args.schedule_conf)
         if mode in ("train", "valid") and schedule.tasks and isinstance(factory, SequenceIterFactory):

@@ -77,7 +77,7 @@ def disk_full_message(path: Path, what: str = "") -> str:
         free_text = "free space unknown"
     return (f"disk full: no space left on the device holding '{where}' ({free_text}) while writing "
             f"'{path}'{what}. The partial file was removed. Free some space (or move the experiment dir) "
-            "and re-run the same command: a training stage resumes from its last complete checkpoint.")
+            "and re-run the same command: a training phase resumes from its last complete checkpoint.")
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -289,7 +289,7 @@ class PARTTrainer(Trainer):
         checkpoint = Path(checkpoint)
         prev = checkpoint.with_name(PREVIOUS_CHECKPOINT)
         location = f"cuda:{torch.cuda.current_device()}" if ngpu > 0 else "cpu"
-        hint = (f"Delete {checkpoint.parent} (or re-run the stage with --redo true) to start this stage over")
+        hint = (f"Delete {checkpoint.parent} (or re-run the recipe stage with --redo true) to start this training over")
         try:
             states = load_checkpoint_file(checkpoint, "checkpoint", map_location=location, weights_only=False)
             used = checkpoint

@@ -139,7 +139,7 @@ def write_task_dir(examples: List[Tuple[str, dict]], out_dir: Path, feat_dim: in
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--feats_dir", required=True, help="Feature dir of stage 2 (dump/fbank/<set>)")
-    parser.add_argument("--out_dir", required=True, help="Output task dir (dump/tasks/<set>)")
+    parser.add_argument("--out_dir", required=True, help="Output task dir (dump/examples/<set>)")
     parser.add_argument("--prompts", required=True, help="Prompt templates (YAML: asr, s2tt, mt)")
     parser.add_argument("--tasks", default="asr,s2tt,mt", help="Comma-separated tasks to include")
     parser.add_argument("--directions", default="*-en,en-*",

@@ -1,4 +1,4 @@
-"""Run one training stage (``part_train``) so that it is safe to re-run, to kill, and to feed bad input.
+"""Run one training phase (``part_train``) so that it is safe to re-run, to kill, and to feed bad input.
 
 - A finished stage (``<output_dir>/.done`` with the same options) is skipped.
 - An interrupted stage resumes from ESPnet's ``checkpoint.pth`` (the command carries ``--resume true``):
@@ -13,10 +13,10 @@
   unreadable ``--init_param`` or pretrained encoder, empty data) and reported in one message naming
   the file or option, with a non-zero exit. A stage that fails before its first checkpoint leaves no
   output dir behind; one that fails later keeps its last complete checkpoint, ready to resume.
-- Distributed runs (one ``run_stage`` per process, e.g. ``--dist_rank``/``RANK``): only rank 0 writes
+- Distributed runs (one ``run_training`` per process, e.g. ``--dist_rank``/``RANK``): only rank 0 writes
   the stage's bookkeeping files; every rank makes the same skip/refuse decision.
 
-    python -m part.bin.run_stage --name part/stage1 --output_dir exp/part/stage1 -- <part_train options>
+    python -m part.bin.run_training --name part/phase1 --output_dir exp/part/phase1 -- <part_train options>
 
 Exit status: 0 done or skipped, 1 the stage failed, 2 bad options or input found before training,
 3 refused (options changed).
@@ -309,14 +309,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         split = argv.index("--")
         argv_own, train_args = argv[:split], argv[split + 1:]
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--name", required=True, help="Stage name for the log, e.g. part/stage1")
+    parser.add_argument("--name", required=True, help="Stage name for the log, e.g. part/phase1")
     parser.add_argument("--output_dir", required=True, help="The stage's experiment dir (also given to part_train)")
     parser.add_argument("--redo", default="false", choices=["true", "false"], help="Start over even if finished")
     args = parser.parse_args(argv_own)
     rank = _rank(train_args)
     # As ESPnet does: the other ranks of a distributed run only report problems.
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
-                        format=f"%(asctime)s (run_stage{f' rank {rank}' if rank else ''}) %(levelname)s: %(message)s")
+                        format=f"%(asctime)s (run_training{f' rank {rank}' if rank else ''}) %(levelname)s: %(message)s")
 
     name, out = args.name, Path(args.output_dir)
     fp = fingerprint(train_args)
