@@ -28,6 +28,7 @@ import numpy as np
 import soundfile
 
 from part.bin import extract_feats as ef
+from part.data.features import FeatureOptions, compute_features
 from part.data.datadir import write_data_dir
 
 
@@ -54,17 +55,17 @@ def audio_seconds(data_dir: Path) -> float:
 
 
 def time_fbank_only(data_dir: Path, max_utts: int = 20) -> float:
-    """x real time of compute_fbank alone, one thread, on up to max_utts utterances."""
+    """x real time of compute_features alone, one thread, on up to max_utts utterances."""
     import torch
 
     torch.set_num_threads(1)
-    opts = ef.FbankOptions()
+    opts = FeatureOptions()
     samples = [ef.read_audio(line.split(" ", 1)[1].strip())
                for line in (data_dir / "wav.scp").read_text().splitlines()[:max_utts]]
-    ef.compute_fbank(samples[0], opts)  # warm-up
+    compute_features(samples[0], opts)  # warm-up
     start = time.perf_counter()
     for s in samples:
-        ef.compute_fbank(s, opts)
+        compute_features(s, opts)
     elapsed = time.perf_counter() - start
     return sum(len(s) for s in samples) / opts.sample_rate / elapsed
 

@@ -16,23 +16,28 @@ chosen model file; the frozen base LLM is re-read from its directory. Relative p
 (``llm_path exp/llm``, as the recipes write them) are resolved from the working directory first, then
 from the directories above the experiment dir (the recipe dir), so the API works from anywhere.
 
-Features are computed exactly as stage 2 computes them (``part.bin.extract_feats.compute_fbank``:
-Kaldi fbank, or Whisper's log-mel for a Whisper encoder). Decoding is the model's batched greedy or
-beam search (:meth:`part.model.speech_llm.SpeechLLM.generate`); a result never depends on the other
-examples of its batch.
+Features come from the front end stage 2 and training use (:mod:`part.data.features`: Kaldi fbank,
+or Whisper's log-mel for a Whisper encoder). Examples become model inputs through the training input
+path (:mod:`part.data.batch`: the task's preprocessor and collate), so prompts are tokenised and padded
+exactly as in training. Decoding is the model's batched greedy or beam search
+(:meth:`part.model.speech_llm.SpeechLLM.generate`); a result never depends on the other examples of
+its batch.
 """
 from __future__ import annotations
 
 import argparse
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 import yaml
 
-from part.data.examples import load_prompts, render
+from part.data import prompts as prompt_format
+from part.data.batch import ExamplePreprocessor, collate
+from part.data.features import FeatureOptions, compute_features, num_frames
+from part.data.prompts import load_prompts, render
 
 
 @dataclass
@@ -67,8 +72,8 @@ def load_model(exp_dir: str, model_file: str = "valid.acc.ave.pth", device: str 
 
     ``llm_path`` overrides the LLM directory named in the config (a moved or copied LLM).
     """
+    from part.model.factory import build_model
     from part.model.llm import load_tokenizer
-    from part.tasks.part_task import PARTTask
 
     exp = Path(exp_dir)
     config_file = exp / "config.yaml"
@@ -95,7 +100,7 @@ def load_model(exp_dir: str, model_file: str = "valid.acc.ave.pth", device: str 
     if not path.exists():
         candidates = sorted(p.name for p in exp.glob("*.pth"))
         raise FileNotFoundError(f"{path} not found; model files in {exp}: {candidates}")
-    model = PARTTask.build_model(args)
+    model = build_model(args)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -114,64 +119,30 @@ def stop_token_ids(tokenizer) -> List[int]:
     return sorted(i for i in ids if i is not None)
 
 
-class Batch:
-    """Pads examples (speech features and tokenised prompt parts) into model inputs."""
-
-    def __init__(self, speech: List[np.ndarray], prefixes: List[List[int]], suffixes: List[List[int]], feat_dim: int):
-        n = len(speech)
-        frames = [s.shape[0] for s in speech]
-        self.speech = torch.zeros(n, max(max(frames), 1), feat_dim)
-        for i, s in enumerate(speech):
-            if s.shape[0]:
-                # np.array copies: kaldiio may hand out read-only arrays
-                self.speech[i, : s.shape[0]] = torch.from_numpy(np.array(s, dtype=np.float32))
-        self.speech_lengths = torch.tensor(frames)
-        self.prefix, self.prefix_lengths = _pad_ids(prefixes)
-        self.suffix, self.suffix_lengths = _pad_ids(suffixes)
-
-    def as_kwargs(self, device="cpu") -> Dict[str, torch.Tensor]:
-        return {k: v.to(device) for k, v in dict(
-            speech=self.speech, speech_lengths=self.speech_lengths, prefix=self.prefix,
-            prefix_lengths=self.prefix_lengths, suffix=self.suffix, suffix_lengths=self.suffix_lengths).items()}
-
-
-def _pad_ids(seqs: List[List[int]]) -> Tuple[torch.Tensor, torch.Tensor]:
-    lengths = torch.tensor([len(s) for s in seqs])
-    out = torch.zeros(len(seqs), max(int(lengths.max()), 1), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-    return out, lengths
-
-
-def split_prompt(tokenizer, prompt: str) -> Tuple[List[int], List[int]]:
-    """A rendered prompt (newlines escaped as ``\\n``) -> token ids before and after ``<speech>``."""
-    before, _, after = prompt.replace("\\n", "\n").partition("<speech>")
-    return (tokenizer.encode(before, add_special_tokens=False), tokenizer.encode(after, add_special_tokens=False))
-
-
 Waveform = Union[np.ndarray, Sequence[float], str, Path]
 
 
 class SpeechToText:
-    """A trained PART model with its tokenizer, prompt templates and decoding options.
+    """A trained PART model with its tokenizer, prompt templates, front end and decoding options.
 
     Args:
         model: a :class:`~part.model.speech_llm.SpeechLLM` (in eval mode).
         tokenizer: the LLM's tokenizer.
         prompts: the prompt templates (``conf/prompts.yaml`` of the recipe, or the dict it holds); only
             needed by :meth:`transcribe`, :meth:`translate` and :meth:`translate_text`.
-        num_mel_bins: feature dimension (``input_size`` of the config).
-        feature_type: ``fbank`` or ``whisper`` (the encoder's front end).
+        features: the front end (:class:`~part.data.features.FeatureOptions`; default 80-bin fbank).
         **options: :class:`DecodeOptions` fields (``beam_size``, ``max_new_tokens``, ...).
     """
 
-    def __init__(self, model, tokenizer, prompts: Union[None, str, Dict[str, str]] = None, num_mel_bins: int = 80,
-                 device: str = "cpu", feature_type: str = "fbank", **options):
+    def __init__(self, model, tokenizer, prompts: Union[None, str, Dict[str, str]] = None,
+                 features: Optional[FeatureOptions] = None, device: str = "cpu", **options):
         self.model, self.tokenizer = model, tokenizer
         self.prompts = load_prompts(prompts) if isinstance(prompts, (str, Path)) else dict(prompts or {})
-        self.num_mel_bins, self.device, self.feature_type = num_mel_bins, device, feature_type
+        self.feature_options = features or FeatureOptions()
+        self.device = device
         self.options = DecodeOptions(**options)
         self.stop_ids = stop_token_ids(tokenizer)
+        self.preprocess = ExamplePreprocessor(tokenizer=tokenizer, model_type="speech_llm")
 
     @classmethod
     def from_exp_dir(cls, exp_dir: str, prompts: Union[None, str, Dict[str, str]] = None,
@@ -183,44 +154,57 @@ class SpeechToText:
         :class:`DecodeOptions` fields.
         """
         model, tokenizer, config = load_model(exp_dir, model_file, device, llm_path=llm_path)
-        feature_type = "whisper" if config.get("encoder") == "whisper" else "fbank"
-        return cls(model, tokenizer, prompts, num_mel_bins=config.get("input_size", 80), device=device,
-                   feature_type=feature_type, **options)
+        return cls(model, tokenizer, prompts, features=FeatureOptions.for_model(config), device=device, **options)
 
     # ------------------------------------------------------------------ front end
     def features(self, waveform: Waveform, sample_rate: int = 16000) -> np.ndarray:
-        """Stage 2's features of a waveform (float samples in [-1, 1], any rate) or a wav file."""
-        from part.bin.extract_feats import FbankOptions, compute_fbank
+        """The model's features of a waveform (float samples in [-1, 1], any rate) or an audio file."""
         from part.data.audio import read_audio, resample
 
+        opts = self.feature_options
         if isinstance(waveform, (str, Path)):
-            samples = read_audio(str(waveform), sample_rate=16000, policy="resample")
+            samples = read_audio(str(waveform), sample_rate=opts.sample_rate, policy="resample")
         else:
             samples = np.asarray(waveform, dtype=np.float32)
             if samples.ndim != 1:
                 raise ValueError(f"expected a mono waveform (1-D array), got shape {samples.shape}")
-            samples = resample(samples, sample_rate, 16000)
-        opts = FbankOptions(num_mel_bins=self.num_mel_bins, feature_type=self.feature_type)
-        if len(samples) < opts.window_samples:
-            raise ValueError(f"waveform of {len(samples)} samples is shorter than one 25 ms frame")
-        return compute_fbank(samples, opts)
+            samples = resample(samples, sample_rate, opts.sample_rate)
+        if num_frames(len(samples), opts) == 0:
+            raise ValueError(f"waveform of {len(samples)} samples is shorter than one {opts.frame_length:g} ms frame")
+        return compute_features(samples, opts)
 
     # ------------------------------------------------------------------ decoding
+    def decode_examples(self, examples: Sequence[Dict], return_scores: bool = False):
+        """Decode a batch of examples in the example-list form that training reads: ``{"speech":
+        features (frames, bins), "prompt": the prompt as stored (part.data.prompts.escape)}``.
+
+        Returns the generated token ids per example (and, with ``return_scores``, their total
+        log-probabilities); :meth:`to_text` turns ids into text.
+        """
+        return self.model.generate(**self.batch(examples), stop_ids=self.stop_ids, return_scores=return_scores,
+                                   **self.options.generate_kwargs())
+
+    def batch(self, examples: Sequence[Dict]) -> Dict[str, torch.Tensor]:
+        """The model inputs of examples (see :meth:`decode_examples`), built as training builds them."""
+        batch = collate([(str(i), self.preprocess(str(i), ex)) for i, ex in enumerate(examples)])[1]
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def to_text(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
     def decode_features(self, feats: Sequence[np.ndarray], prompts: Sequence[str]) -> List[str]:
-        """Decode a batch of feature matrices (zero frames for text-only examples) with their rendered
-        prompts (as in ``dump/examples/<set>/prompt``); returns one text per example."""
-        return [self.tokenizer.decode(h, skip_special_tokens=True).strip()
-                for h in self.decode_ids(feats, prompts)]
+        """Decode feature matrices (zero frames for text-only examples) with their prompts (rendered,
+        as :func:`part.data.prompts.render` gives them); returns one text per example."""
+        return [self.to_text(h) for h in self.decode_ids(feats, prompts)]
 
     def decode_ids(self, feats: Sequence[np.ndarray], prompts: Sequence[str], return_scores: bool = False):
         """Like :meth:`decode_features`, but the generated token ids (and with ``return_scores`` their
         total log-probabilities)."""
         if len(feats) != len(prompts):
             raise ValueError(f"{len(feats)} feature matrices but {len(prompts)} prompts")
-        parts = [split_prompt(self.tokenizer, p) for p in prompts]
-        batch = Batch([np.asarray(f) for f in feats], [p[0] for p in parts], [p[1] for p in parts], self.num_mel_bins)
-        return self.model.generate(**batch.as_kwargs(self.device), stop_ids=self.stop_ids, return_scores=return_scores,
-                                   **self.options.generate_kwargs())
+        examples = [{"speech": np.asarray(f, dtype=np.float32), "prompt": prompt_format.escape(p)}
+                    for f, p in zip(feats, prompts)]
+        return self.decode_examples(examples, return_scores)
 
     def _template(self, task: str) -> str:
         if task not in self.prompts:
@@ -241,5 +225,5 @@ class SpeechToText:
     def translate_text(self, text: str, src: str, tgt: str) -> str:
         """Text translation (the text-only ``mt`` task) from ``src`` into ``tgt``."""
         prompt = render(self._template("mt"), src, tgt, text)
-        return self.decode_features([np.zeros((0, self.num_mel_bins), np.float32)], [prompt])[0]
-
+        empty = np.zeros((0, self.feature_options.num_mel_bins), np.float32)
+        return self.decode_features([empty], [prompt])[0]

@@ -120,7 +120,7 @@ def build_tiny_speech_llm(llm_dir: Path, adapter: str = "linear", adapter_conf: 
     enc = build_encoder(encoder, FEAT_DIM, encoder_conf, ctc_vocab_size=len(tokenizer) if ctc_vocab else None)
     conf = TINY_ADAPTERS[adapter] if adapter_conf is None else adapter_conf
     adp = build_adapter(adapter, enc.output_size, llm.get_input_embeddings().weight.size(1), conf)
-    model = SpeechLLM(enc, adp, llm, eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id)
+    model = SpeechLLM(enc, adp, llm, eos_id=tokenizer.eos_token_id)
     return model, tokenizer
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from part.bin import extract_feats as ef
+from part.data.features import FeatureOptions, compute_features
 from test_datadir import BAD_INPUTS, _segmented_dir, lines, make_data_dir, write_wav
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,7 +128,7 @@ def test_segments_and_pipes(tmp_path):
     assert lines(out / "utt2num_frames") == ["spk1-rec1-0000-0100 98", "spk1-rec1-0150-0250 98"]
     assert len(lines(runs)) == 2  # once to validate, once for both segments
     whole = ef.read_audio(str(wav))
-    expected = ef.compute_fbank(whole[24000:40000], ef.FbankOptions())
+    expected = compute_features(whole[24000:40000], FeatureOptions())
     np.testing.assert_array_equal(kaldiio.load_scp(str(out / "feats.scp"))["spk1-rec1-0150-0250"], expected)
 
 

@@ -26,11 +26,13 @@ os.environ.setdefault("NLTK_DATA", str(Path(__file__).resolve().parents[1] / "to
 
 from part.bin import part_inference  # noqa: E402
 from part.bin.pretrain_llm import DEFAULTS, build_model, train_tokenizer  # noqa: E402
-from part.data.examples import render  # noqa: E402
-from part.inference import Batch, SpeechToText, load_model, split_prompt, stop_token_ids  # noqa: E402
+from part.data.batch import ExamplePreprocessor, collate  # noqa: E402
+from part.data.prompts import escape, render  # noqa: E402
+from part.inference import SpeechToText, load_model, stop_token_ids  # noqa: E402
 from part.model.adapters import build_adapter  # noqa: E402
 from part.model.encoders import build_encoder  # noqa: E402
-from part.model.speech_llm import SpeechLLM, _cache_of, _is_looping, _llm_forward_params  # noqa: E402
+from part.model.search import Search, cache_of, is_looping, llm_forward_params  # noqa: E402
+from part.model.speech_llm import SpeechLLM  # noqa: E402
 
 PROMPTS = {"asr": "<speech><|{src}|><|transcribe|>", "s2tt": "<speech><|{src}|><|translate|><|{tgt}|>",
            "mt": "{text}<|{src}|><|translate|><|{tgt}|>"}
@@ -115,11 +117,21 @@ def _examples():
     ]
 
 
+def _batch(tokenizer, examples):
+    """The model inputs of (features, rendered prompt) examples, built by the training input path."""
+    preprocess = ExamplePreprocessor(tokenizer=tokenizer)
+    return collate([(str(i), preprocess(str(i), {"speech": f, "prompt": escape(p)}))
+                    for i, (f, p) in enumerate(examples)])[1]
+
+
+def _generation_inputs(model, tokenizer, examples):
+    """Left-padded input embeddings and mask, as generate() builds them."""
+    return model.build_inputs(**_batch(tokenizer, examples), left_pad=True, encode_one_by_one=True)[:2]
+
+
 def _generate(model, tokenizer, examples, **kwargs):
-    parts = [split_prompt(tokenizer, p) for _, p in examples]
-    batch = Batch([f for f, _ in examples], [a for a, _ in parts], [b for _, b in parts], 80)
     kwargs.setdefault("max_new_tokens", 12)
-    return model.generate(**batch.as_kwargs(), return_scores=True, **kwargs)
+    return model.generate(**_batch(tokenizer, examples), return_scores=True, **kwargs)
 
 
 def _transformer_cnn_model(world):
@@ -128,7 +140,7 @@ def _transformer_cnn_model(world):
     adapter = build_adapter("transformer_cnn", 32, 32, dict(d_model=32, num_heads=2, ffn_dim=64, stride=2))
     _spread(adapter, 1.0)
     tok = world.tokenizer
-    return SpeechLLM(encoder, adapter, world.model.llm, tok.eos_token_id, tok.pad_token_id).eval()
+    return SpeechLLM(encoder, adapter, world.model.llm, tok.eos_token_id).eval()
 
 
 @pytest.mark.parametrize("adapter", ["ctc_posterior", "transformer_cnn"])
@@ -154,14 +166,15 @@ def test_batched_equals_one_at_a_time(world, adapter):
 
 def test_generation_inputs_left_padded(world):
     examples = _examples()
-    parts = [split_prompt(world.tokenizer, p) for _, p in examples]
-    batch = Batch([f for f, _ in examples], [a for a, _ in parts], [b for _, b in parts], 80)
-    inputs, mask = world.model.generation_inputs(**batch.as_kwargs())
+    batch = _batch(world.tokenizer, examples)
+    inputs, mask = _generation_inputs(world.model, world.tokenizer, examples)
     assert inputs.shape[:2] == mask.shape
     assert (mask[:, -1] == 1).all()  # right-aligned
     lengths = mask.sum(1)
     assert bool(((mask.cumsum(1) > 0).long() == mask).all())  # padding only on the left
-    assert lengths[1] == len(parts[1][0]) and lengths[4] == len(parts[4][0])  # text-only: the prompt alone
+    prefix_lengths = batch["prefix_lengths"]
+    assert lengths[1] == prefix_lengths[1] and lengths[4] == prefix_lengths[4]  # text-only: the prompt alone
+    assert (batch["suffix_lengths"][[1, 4]] == 0).all()
     assert torch.isfinite(inputs).all()
 
 
@@ -169,8 +182,7 @@ def test_generation_inputs_left_padded(world):
 def _teacher_forced_logprob(world, example, ids, ended: bool) -> float:
     """log P(ids [+ EOS] | prompt) by one forward pass over the whole sequence, without any cache."""
     model = world.model
-    prefix, suffix = split_prompt(world.tokenizer, example[1])
-    inputs, _ = model.generation_inputs(**Batch([example[0]], [prefix], [suffix], 80).as_kwargs())
+    inputs, _ = _generation_inputs(model, world.tokenizer, [example])
     targets = list(ids) + ([model.eos_id] if ended else [])
     embeds = torch.cat([inputs, model.token_embedding(torch.tensor([ids], dtype=torch.long))], dim=1)
     logp = model.llm(inputs_embeds=embeds).logits[0, inputs.size(1) - 1:].float().log_softmax(-1)
@@ -183,14 +195,10 @@ def test_beam_search(world):
     beam1, beam1_scores = _generate(world.model, world.tokenizer, examples, beam_size=1)
     assert beam1 == greedy and beam1_scores == greedy_scores
     # the beam-search code path at width 1 (length normalised or not) is greedy search
-    from part.model.speech_llm import _Search
-
-    parts = [split_prompt(world.tokenizer, p) for _, p in examples]
-    batch = Batch([f for f, _ in examples], [a for a, _ in parts], [b for _, b in parts], 80)
-    inputs, mask = world.model.generation_inputs(**batch.as_kwargs())
+    inputs, mask = _generation_inputs(world.model, world.tokenizer, examples)
     for penalty in (0.0, 1.0):
-        search = _Search(world.model, stops=[world.model.eos_id], limits=[12] * len(examples), max_repeat_ngram=0,
-                         min_new_tokens=0)
+        search = Search(world.model.llm, world.model.token_embedding, stops=[world.model.eos_id],
+                        limits=[12] * len(examples), max_repeat_ngram=0, min_new_tokens=0)
         hyps, scores = search.beam(inputs, mask, 1, penalty)
         assert hyps == greedy
         assert scores == pytest.approx(greedy_scores, abs=1e-4)
@@ -220,7 +228,7 @@ class ScriptedLLM(torch.nn.Module):
     def __init__(self, llm, force):
         super().__init__()
         self.inner, self.force = llm, force
-        self.cache_arg = _llm_forward_params(llm)[0]
+        self.cache_arg = llm_forward_params(llm)[0]
 
     def get_input_embeddings(self):
         return self.inner.get_input_embeddings()
@@ -234,18 +242,16 @@ class ScriptedLLM(torch.nn.Module):
             token = self.force(n) if callable(self.force) else self.force.get(n)
             if token is not None:
                 logits[row, -1, token] = 1e4
-        return types.SimpleNamespace(logits=logits, cache=_cache_of(out))
+        return types.SimpleNamespace(logits=logits, cache=cache_of(out))
 
 
 def _scripted(world, force):
     m = world.model
-    return SpeechLLM(m.encoder, m.adapter, ScriptedLLM(m.llm, force), m.eos_id, m.pad_id).eval()
+    return SpeechLLM(m.encoder, m.adapter, ScriptedLLM(m.llm, force), m.eos_id).eval()
 
 
 def _input_lengths(world, examples):
-    parts = [split_prompt(world.tokenizer, p) for _, p in examples]
-    batch = Batch([f for f, _ in examples], [a for a, _ in parts], [b for _, b in parts], 80)
-    return world.model.generation_inputs(**batch.as_kwargs())[1].sum(1).tolist()
+    return _generation_inputs(world.model, world.tokenizer, examples)[1].sum(1).tolist()
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])
@@ -310,7 +316,7 @@ def test_looping_guard(world):
         assert hyps[0] == [a, b, a, b]
     assert _generate(model, world.tokenizer, [example], max_new_tokens=9, max_repeat_ngram=0)[0][0] == \
         [a, b, a, b, a, b, a, b, a]
-    assert _is_looping([1, 2, 3, 1, 2, 3], 2) and not _is_looping([1, 2, 3, 1, 2, 4], 2)
+    assert is_looping([1, 2, 3, 1, 2, 3], 2) and not is_looping([1, 2, 3, 1, 2, 4], 2)
 
 
 def _task_dir(world, path: Path):
@@ -385,3 +391,37 @@ def test_speech_to_text_api(world, tmp_path, monkeypatch):
         SpeechToText.from_exp_dir(str(tmp_path / "nowhere"), prompts=PROMPTS)
     with pytest.raises(FileNotFoundError, match="model files in"):
         SpeechToText.from_exp_dir(str(world.exp), prompts=PROMPTS, model_file="missing.pth")
+
+
+def test_training_and_decoding_build_the_same_inputs(world, tmp_path):
+    """A batch read for training (ESPnet's dataset with the task's preprocess and collate) and the batch
+    that decoding builds from the same example list give the same speech and prompt embeddings."""
+    import kaldiio
+    from espnet2.train.dataset import ESPnetDataset
+
+    from part.data.examples import read_kv
+    from part.tasks.part_task import PARTTask
+
+    data = _task_dir(world, tmp_path / "examples")
+    args = argparse.Namespace(tokenizer_path=None, llm_path=str(world.llm_dir), llm_conf={}, model_type="speech_llm")
+    dataset = ESPnetDataset([(str(data / "feats.scp"), "speech", "kaldi_ark"), (str(data / "prompt"), "prompt", "text"),
+                             (str(data / "text"), "text", "text")],
+                            preprocess=PARTTask.build_preprocess_fn(args, train=True))
+    ids = sorted(read_kv(data / "prompt"))
+    _, train_batch = PARTTask.build_collate_fn(args, train=True)([dataset[k] for k in ids])
+
+    feats, prompts = read_kv(data / "feats.scp"), read_kv(data / "prompt")  # as part_inference reads them
+    s2t = SpeechToText(world.model, world.tokenizer)
+    decode_batch = s2t.batch([{"speech": kaldiio.load_mat(feats[k]), "prompt": prompts[k]} for k in ids])
+    for key in ("speech", "speech_lengths", "prefix", "prefix_lengths", "suffix", "suffix_lengths"):
+        assert torch.equal(train_batch[key], decode_batch[key]), key
+    inputs_keys = ("speech", "speech_lengths", "prefix", "prefix_lengths", "suffix", "suffix_lengths")
+    with torch.no_grad():
+        train_inputs, train_mask, labels = world.model.build_inputs(
+            **{k: train_batch[k] for k in inputs_keys}, text=train_batch["text"], text_lengths=train_batch["text_lengths"])
+        decode_inputs, decode_mask, _ = world.model.build_inputs(**{k: decode_batch[k] for k in inputs_keys},
+                                                                 left_pad=True)
+    for i in range(len(ids)):  # the prompt + speech part of each example, training right- and decoding left-padded
+        n_prompt = int((labels[i] == -100).logical_and(train_mask[i] == 1).sum())
+        assert n_prompt == int(decode_mask[i].sum())
+        assert torch.allclose(train_inputs[i, :n_prompt], decode_inputs[i, -n_prompt:], atol=1e-6)

@@ -13,7 +13,8 @@ from helpers_tiny import FEAT_DIM, TINY_ADAPTERS, TINY_CONFORMER, TINY_WHISPER, 
     shared_tiny_llm
 from part.model.adapters import ADAPTERS, build_adapter
 from part.model.encoders import ENCODERS, EncoderOutput, build_encoder
-from part.model.speech_llm import IGNORE, _is_looping
+from part.model.search import is_looping
+from part.model.speech_llm import IGNORE
 from part.schedule import apply_trainable
 
 LLM_DIM = 32
@@ -265,7 +266,7 @@ def test_loss_covers_only_target_and_eos(speech_llm):
         handle.remove()
         model.zero_grad(set_to_none=True)
     _, mask, labels = model.build_inputs(**{k: v for k, v in batch.items() if k not in ("text", "text_lengths")},
-                                         target=batch["text"], target_lengths=batch["text_lengths"])
+                                         text=batch["text"], text_lengths=batch["text_lengths"])
     logits = captured["logits"]
     # The loss is the mean NLL of exactly the labelled positions (target tokens + EOS).
     predicted_from = labels[:, 1:] != IGNORE
@@ -374,10 +375,10 @@ def test_batched_cached_greedy_decoding_matches_unbatched_recomputation(speech_l
 
 
 def test_looping_guard():
-    assert _is_looping([5, 5, 5, 5], 4)
-    assert not _is_looping([5, 5, 5], 4)
-    assert _is_looping([1, 2, 3, 4, 3, 4, 3, 4, 3, 4], 4)
-    assert not _is_looping([1, 2, 3, 4, 1, 2, 3, 5], 2)
+    assert is_looping([5, 5, 5, 5], 4)
+    assert not is_looping([5, 5, 5], 4)
+    assert is_looping([1, 2, 3, 4, 3, 4, 3, 4, 3, 4], 4)
+    assert not is_looping([1, 2, 3, 4, 1, 2, 3, 5], 2)
 
 
 # ---------------------------------------------------------------------------------------- LoRA checkpoints
@@ -449,8 +450,7 @@ def test_a_bfloat16_llm_keeps_its_dtype_through_the_trainers_float32_cast(tmp_pa
     llm_dir = shared_tiny_llm(tmp_path_factory)
     model, tok = build_tiny_speech_llm(llm_dir, adapter="linear", lora=True)
     model.llm.to(torch.bfloat16)
-    model = SpeechLLM(model.encoder, model.adapter, model.llm, eos_id=model.eos_id, pad_id=model.pad_id,
-                      llm_dtype=torch.bfloat16)
+    model = SpeechLLM(model.encoder, model.adapter, model.llm, eos_id=model.eos_id, llm_dtype=torch.bfloat16)
     model.to(dtype=torch.float32)  # what ESPnet's main_worker does
     dtypes = {n: p.dtype for n, p in model.named_parameters()}
     assert all(d == torch.bfloat16 for n, d in dtypes.items() if n.startswith("llm.") and "lora_" not in n)

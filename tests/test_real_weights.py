@@ -46,7 +46,7 @@ def smollm2():
     encoder = build_encoder("conformer", FEAT_DIM, TINY_CONFORMER)
     dim = llm.get_input_embeddings().weight.size(1)
     adapter = build_adapter("linear", encoder.output_size, dim, dict(stride=2, hidden_dim=64))
-    model = SpeechLLM(encoder, adapter, llm, eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id)
+    model = SpeechLLM(encoder, adapter, llm, eos_id=tokenizer.eos_token_id)
     return model, tokenizer
 
 

@@ -83,15 +83,12 @@ class Batcher:
     """Loads, tokenises (with the training preprocessor) and collates examples of a task dir."""
 
     def __init__(self, task_dir: TaskDir, tokenizer, feat_dim: int):
-        from espnet2.train.collate_fn import CommonCollateFn
-
-        from part.tasks.part_task import PARTPreprocessor
+        from part.data.batch import ExamplePreprocessor, collate
 
         self.task_dir = task_dir
         self.feat_dim = feat_dim
-        self.preprocessor = PARTPreprocessor(tokenizer_path="", gguf_file=None, model_type="speech_llm")
-        self.preprocessor._tokenizer = tokenizer  # the model's own tokenizer, already loaded
-        self.collate = CommonCollateFn(float_pad_value=0.0, int_pad_value=-1)  # as in training
+        self.preprocessor = ExamplePreprocessor(tokenizer=tokenizer, model_type="speech_llm")
+        self.collate = collate  # as in training
 
     def speech(self, eid: str) -> np.ndarray:
         import kaldiio

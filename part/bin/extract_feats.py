@@ -19,16 +19,8 @@ Writes into ``out_dir`` (docs/contracts.md, "Features"):
 - ``.done``: the options and a hash of the input files. A re-run with the same options and inputs
   skips; otherwise it recomputes. ``--nj`` is not part of the identity (it does not change results).
 
-``--feature_type fbank`` (the default): Kaldi's ``compute-fbank-feats`` defaults but for the bin count
-(povey window, pre-emphasis 0.97, DC removal, snip edges) with dither 0 for determinism, on samples
-scaled to the int16 range as Kaldi reads them; with 25 ms windows and a 10 ms shift at 16 kHz an
-utterance of N samples has 1 + (N - 400) // 160 frames.
-
-``--feature_type whisper``: Whisper's log-mel spectrogram, computed by transformers'
-``WhisperFeatureExtractor(feature_size=--num_mel_bins)`` (80 for Whisper up to large-v2, 128 for
-large-v3; built locally, nothing is downloaded): 25 ms Hann windows every 10 ms at 16 kHz, log10 mel
-clamped to 8 below the utterance's maximum and scaled as (x + 4) / 4. Unlike Whisper's own front end the
-audio is not padded to 30 s (the encoder pads); an utterance of N samples has N // 160 frames.
+``--feature_type fbank`` (the default, Kaldi's fbank) or ``whisper`` (Whisper's log-mel): computed by
+:mod:`part.data.features`, the front end that on-the-fly training input and decoding use too.
 
 ``--nj`` splits the sorted utterances into contiguous parts, one forked process (one thread) and one
 ark each; the results do not depend on it. A recording read through a pipe is run once for all its
@@ -42,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import functools
 import hashlib
 import json
 import logging
@@ -61,6 +52,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from part.data.audio import SAMPLE_RATE_POLICIES, AudioError, is_pipe, read_audio, segment_bounds
+from part.data.features import FEATURE_TYPES, FeatureOptions, compute_features, num_frames
 from part.data.datadir import (
     TRANSLATION_PREFIX,
     DataDir,
@@ -90,82 +82,11 @@ def _is_disk_full(err: BaseException) -> bool:
     return isinstance(err, OSError) and err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
-@dataclass(frozen=True)
-class FbankOptions:
-    num_mel_bins: int = 80
-    frame_length: float = 25.0  # ms
-    frame_shift: float = 10.0  # ms
-    sample_rate: int = 16000
-    policy: str = "reject"  # another sample rate: reject, or resample when reading
-    feature_type: str = "fbank"  # fbank (Kaldi) | whisper (Whisper's log-mel)
-
-    @property
-    def window_samples(self) -> int:
-        return int(self.sample_rate * self.frame_length / 1000)
-
-    @property
-    def shift_samples(self) -> int:
-        return int(self.sample_rate * self.frame_shift / 1000)
-
-
-FEATURE_TYPES = ("fbank", "whisper")
-
-
-def check_options(opts: FbankOptions) -> None:
-    """Whisper's front end is fixed: 16 kHz, 25 ms / 10 ms, 80 or 128 mel bins."""
-    if opts.feature_type not in FEATURE_TYPES:
-        raise FeatureError(f"--feature_type must be one of {', '.join(FEATURE_TYPES)}, not '{opts.feature_type}'")
-    if opts.feature_type == "whisper" and (
-            opts.sample_rate != 16000 or opts.frame_length != 25.0 or opts.frame_shift != 10.0
-            or opts.num_mel_bins not in (80, 128)):
-        raise FeatureError("--feature_type whisper needs --sample_rate 16000, --frame_length 25, --frame_shift 10 "
-                           f"and --num_mel_bins 80 or 128 (got {opts.sample_rate}, {opts.frame_length}, "
-                           f"{opts.frame_shift}, {opts.num_mel_bins})")
-
-
-def num_frames(num_samples: int, opts: FbankOptions) -> int:
-    """Frames of Kaldi's fbank with snip_edges: 1 + (samples - window) // shift, or 0 if too short.
-    Whisper's features: samples // shift (its centred STFT drops the last frame)."""
-    if opts.feature_type == "whisper":
-        return num_samples // opts.shift_samples if num_samples > opts.window_samples // 2 else 0
-    if num_samples < opts.window_samples:
-        return 0
-    return 1 + (num_samples - opts.window_samples) // opts.shift_samples
-
-
-@functools.lru_cache(maxsize=2)
-def whisper_extractor(num_mel_bins: int):
-    from transformers import WhisperFeatureExtractor
-
-    return WhisperFeatureExtractor(feature_size=num_mel_bins, sampling_rate=16000, hop_length=160, n_fft=400)
-
-
-def compute_whisper_logmel(samples: np.ndarray, num_mel_bins: int = 80) -> np.ndarray:
-    """Whisper's log-mel spectrogram (frames x num_mel_bins, float32), not padded to 30 s."""
-    out = whisper_extractor(num_mel_bins)(np.asarray(samples, dtype=np.float32), sampling_rate=16000,
-                                           padding="do_not_pad", truncation=False, return_tensors="np")
-    return np.ascontiguousarray(out["input_features"][0].T, dtype=np.float32)
-
-
-def compute_fbank(samples: np.ndarray, opts: FbankOptions) -> np.ndarray:
-    """Log-mel fbank (frames x num_mel_bins, float32) of mono float samples in [-1, 1]."""
-    if opts.feature_type == "whisper":
-        return compute_whisper_logmel(samples, opts.num_mel_bins)
-    import torch
-    from torchaudio.compliance.kaldi import fbank
-
-    waveform = torch.from_numpy(np.asarray(samples, dtype=np.float32) * 32768.0).unsqueeze(0)
-    with torch.no_grad():
-        feats = fbank(
-            waveform,
-            num_mel_bins=opts.num_mel_bins,
-            frame_length=opts.frame_length,
-            frame_shift=opts.frame_shift,
-            sample_frequency=opts.sample_rate,
-            dither=0.0,
-            energy_floor=0.0,
-        )
-    return feats.numpy().astype(np.float32, copy=False)
+def check_options(opts: FeatureOptions) -> None:
+    try:
+        opts.check()
+    except ValueError as err:
+        raise FeatureError(f"--{err}") from None
 
 
 @dataclass
@@ -174,7 +95,7 @@ class Job:
 
     index: int  # 1-based
     items: List[Tuple[str, str, Optional[Tuple[float, float]]]]  # (utt, wav.scp entry, segment)
-    opts: FbankOptions
+    opts: FeatureOptions
     ark_path: str  # where the worker writes the ark (in the tmp dir)
     final_ark_path: str  # what feats.scp names (in out_dir)
     min_frames: int
@@ -196,7 +117,7 @@ class _JobAudio:
     """Reads the audio of a job's utterances. A pipe that holds several segments is run once for all of
     them while they come one after the other (as they do when ids start with the recording's)."""
 
-    def __init__(self, opts: FbankOptions):
+    def __init__(self, opts: FeatureOptions):
         self.opts = opts
         self._pipe: Optional[Tuple[str, np.ndarray]] = None  # the last pipe entry and its whole audio
 
@@ -232,7 +153,7 @@ def run_job(job: Job, progress: Callable[[int], None]) -> JobResult:
                 elif frames > job.max_frames:
                     result.dropped[utt] = f"longer than --max_frames {job.max_frames} ({frames} frames)"
                 else:
-                    feats = compute_fbank(samples, job.opts)
+                    feats = compute_features(samples, job.opts)
                     offset = ark.tell() + len((utt + " ").encode("utf-8"))
                     kaldiio.save_ark(ark, {utt: feats})
                     result.scp_lines.append(f"{utt} {job.final_ark_path}:{offset}")
@@ -344,7 +265,7 @@ def split_jobs(utts: Sequence[str], nj: int) -> List[List[str]]:
     return [list(utts[bounds[i]:bounds[i + 1]]) for i in range(nj)]
 
 
-def _write_outputs(tmp: Path, data: DataDir, kept: List[str], results: List[JobResult], opts: FbankOptions,
+def _write_outputs(tmp: Path, data: DataDir, kept: List[str], results: List[JobResult], opts: FeatureOptions,
                    compute_stats: bool) -> None:
     kept_set = set(kept)
     scp_lines = sorted((line for r in results for line in r.scp_lines), key=lambda s: s.split(" ", 1)[0].encode())
@@ -383,7 +304,7 @@ def _summarize_dropped(dropped: Dict[str, str], total: int, min_frames: int, max
 def extract_feats(
     data_dir: str,
     out_dir: str,
-    opts: FbankOptions = FbankOptions(),
+    opts: FeatureOptions = FeatureOptions(),
     nj: int = 2,
     min_frames: int = 10,
     max_frames: int = 3000,
@@ -515,7 +436,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     previous_handler = signal.getsignal(signal.SIGTERM)
     if in_main_thread:
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    opts = FbankOptions(args.num_mel_bins, args.frame_length, args.frame_shift, args.sample_rate, args.policy,
+    opts = FeatureOptions(args.num_mel_bins, args.frame_length, args.frame_shift, args.sample_rate, args.policy,
                         args.feature_type)
     try:
         extract_feats(args.data_dir, args.out_dir, opts, args.nj, args.min_frames, args.max_frames,

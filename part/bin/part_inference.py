@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from part.data.examples import read_kv
+from part.data.features import FRAME_SHIFT_S
 
-FRAME_SHIFT_S = 0.01  # stage 2 features: 10 ms frames
 
 _WORKER_S2T = None  # the decoder of a forked worker process (set in the parent before forking)
 
@@ -49,12 +49,12 @@ def make_batches(ids: List[str], frames: Dict[str, int], prompts: Dict[str, str]
 
 
 def _decode_job(job: Tuple[List[str], List[str], List[str]]) -> Dict[str, str]:
-    """Decode one batch: (example ids, feats.scp entries, prompts) -> id -> hypothesis."""
+    """Decode one batch: (example ids, feats.scp entries, stored prompts) -> id -> hypothesis."""
     import kaldiio
 
     ids, entries, prompts = job
-    mats = [kaldiio.load_mat(e) for e in entries]
-    return dict(zip(ids, _WORKER_S2T.decode_features(mats, prompts)))
+    examples = [{"speech": kaldiio.load_mat(e), "prompt": p} for e, p in zip(entries, prompts)]
+    return {k: _WORKER_S2T.to_text(h) for k, h in zip(ids, _WORKER_S2T.decode_examples(examples))}
 
 
 def _init_worker() -> None:
@@ -182,6 +182,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     import torch
 
+    from part.data.features import FeatureOptions
     from part.inference import SpeechToText, load_model
 
     torch.set_num_threads(1)  # --nj processes of one thread each (a single one decodes in this process)
@@ -218,9 +219,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         logging.info("decoding on the GPU in one process (--nj %d ignored)", nj)
         nj = 1
     model, tokenizer, config = load_model(args.exp_dir, args.model_file, device)
-    feature_type = "whisper" if config.get("encoder") == "whisper" else "fbank"
-    s2t = SpeechToText(model, tokenizer, None, num_mel_bins=config.get("input_size", 80), device=device,
-                       feature_type=feature_type, **asdict(decode_opts))
+    s2t = SpeechToText(model, tokenizer, None, features=FeatureOptions.for_model(config), device=device,
+                       **asdict(decode_opts))
     feats, prompts = read_kv(data / "feats.scp"), read_kv(data / "prompt")
     refs, utt2lang, utt2tgt = read_kv(data / "text"), read_kv(data / "utt2lang"), read_kv(data / "utt2tgt")
     for task in todo:

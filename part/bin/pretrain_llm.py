@@ -37,7 +37,8 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from part.data.examples import load_prompts, render
+from part.data import prompts as prompt_format
+from part.data.prompts import load_prompts, render
 
 DEFAULTS = dict(
     vocab_size=2000, hidden_size=256, num_layers=4, num_heads=4, num_kv_heads=2, intermediate_size=768,
@@ -96,9 +97,9 @@ class ExampleSampler:
         return ids
 
     def prompt_ids(self, task: str, src: str, tgt: str, source_ids: List[int]) -> List[int]:
-        template = render(self.prompts[task], src, tgt).replace("\\n", "\n")
-        before, _, after = template.partition("<speech>")
-        return self.encode(before) + source_ids + self.encode(after)
+        # The source text stands where the speech will: tokenised apart from the prompt, as in training.
+        before, after = prompt_format.split(render(self.prompts[task], src, tgt))
+        return self.encode(before) + source_ids + self.encode(after or "")
 
     def sample(self) -> List[int]:
         row = self.rng.choice(self.rows)

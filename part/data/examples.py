@@ -1,15 +1,8 @@
-"""Task lists: turn a feature dir into training/decoding examples of ASR, S2TT and text-only MT.
+"""Example lists (stage 3): turn a feature dir into training/decoding examples of ASR, S2TT and text-only MT.
 
-One example per (utterance, task, target language), with id ``<uttid>__<task>_<tgt>``. The prompt of
-each example is rendered from the recipe's prompt templates (``conf/prompts.yaml``)::
-
-    asr:  "<speech><|{src}|><|transcribe|>"
-    s2tt: "<speech><|{src}|><|translate|><|{tgt}|>"
-    mt:   "{text}<|{src}|><|translate|><|{tgt}|>"
-
-``<speech>`` marks where the speech vectors are spliced in; ``{src}``/``{tgt}`` are language codes,
-``{src_name}``/``{tgt_name}`` their English names and ``{text}`` the source text (text-only tasks).
-Newlines in templates (chat formats) are stored escaped as ``\\n``.
+One example per (utterance, task, target language), with id ``<uttid>__<task>[_<tgt>]``. The prompt
+of each example is rendered from the recipe's prompt templates (``conf/prompts.yaml``, see
+:mod:`part.data.prompts`) and stored in its one-line form (:func:`part.data.prompts.escape`).
 
 Output files in ``out_dir`` (all sorted by example id): ``feats.scp`` (text-only examples point to
 one shared zero-frame matrix), ``prompt``, ``text`` (target), ``utt2category`` (task),
@@ -24,13 +17,10 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-import yaml
-
-from part.data.languages import get_language
-
-TASKS = ("asr", "s2tt", "mt")
+from part.data.prompts import TASKS, escape, load_prompts, render
 
 
 def read_kv(path: Path) -> Dict[str, str]:
@@ -48,28 +38,43 @@ def read_kv(path: Path) -> Dict[str, str]:
     return out
 
 
-def load_prompts(path: str) -> Dict[str, str]:
-    with open(path, encoding="utf-8") as f:
-        prompts = yaml.safe_load(f)
-    unknown = set(prompts) - set(TASKS)
-    if unknown:
-        raise ValueError(f"{path}: unknown task(s) {sorted(unknown)}; templates exist for {TASKS}")
-    for task in ("asr", "s2tt"):
-        if task in prompts and "<speech>" not in prompts[task]:
-            raise ValueError(f"{path}: the '{task}' template needs the <speech> placeholder")
-    if "mt" in prompts and "{text}" not in prompts["mt"]:
-        raise ValueError(f"{path}: the 'mt' template needs the {{text}} placeholder")
-    return prompts
-
-
-def render(template: str, src: str, tgt: str, text: str = "") -> str:
-    prompt = template.format(src=src, tgt=tgt, src_name=get_language(src).name, tgt_name=get_language(tgt).name,
-                             text=text)
-    return prompt.replace("\n", "\\n")
-
-
 def direction_matches(patterns: Iterable[str], src: str, tgt: str) -> bool:
     return any(fnmatch.fnmatchcase(f"{src}-{tgt}", p) for p in patterns)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training or decoding example of an utterance (or of its text, for ``mt``)."""
+
+    id: str  # <utt>__asr | <utt>__s2tt_<tgt> | <utt>__mt_<tgt>
+    utt: str
+    task: str
+    src: str
+    tgt: str
+    prompt: str  # stored one-line form (part.data.prompts.escape)
+    target: str
+    has_speech: bool
+
+
+def utterance_examples(utt: str, src: str, transcript: str, translations: Mapping[str, str],
+                       prompts: Mapping[str, str], tasks: Collection[str], directions: Sequence[str]) -> List[Example]:
+    """The examples of one utterance: ASR in its language, and per translation into ``tgt`` (a direction
+    that ``directions`` allows) speech translation and text-only translation. The one definition of
+    what an utterance contributes, for the example lists of stage 3 and the streaming loader alike."""
+    out = []
+    if "asr" in tasks:
+        out.append(Example(f"{utt}__asr", utt, "asr", src, src, escape(render(prompts["asr"], src, src)), transcript,
+                           True))
+    for tgt in sorted(translations):
+        if tgt == src or not direction_matches(directions, src, tgt):
+            continue
+        if "s2tt" in tasks:
+            out.append(Example(f"{utt}__s2tt_{tgt}", utt, "s2tt", src, tgt, escape(render(prompts["s2tt"], src, tgt)),
+                               translations[tgt], True))
+        if "mt" in tasks:
+            out.append(Example(f"{utt}__mt_{tgt}", utt, "mt", src, tgt,
+                               escape(render(prompts["mt"], src, tgt, transcript)), translations[tgt], False))
+    return out
 
 
 def build_examples(feats_dir: Path, prompts: Dict[str, str], tasks: List[str], directions: List[str]
@@ -82,23 +87,12 @@ def build_examples(feats_dir: Path, prompts: Dict[str, str], tasks: List[str], d
     translations = {p.name.split(".", 1)[1]: read_kv(p) for p in sorted(feats_dir.glob("text.*"))}
     examples = []
     for utt in sorted(feats):
-        src = utt2lang[utt]
-        if "asr" in tasks:
-            examples.append((f"{utt}__asr", dict(utt=utt, task="asr", src=src, tgt=src, speech=feats[utt],
-                                                 frames=num_frames[utt], prompt=render(prompts["asr"], src, src),
-                                                 target=text[utt])))
-        for tgt, refs in translations.items():
-            if utt not in refs or tgt == src or not direction_matches(directions, src, tgt):
-                continue
-            if "s2tt" in tasks:
-                examples.append((f"{utt}__s2tt_{tgt}", dict(utt=utt, task="s2tt", src=src, tgt=tgt, speech=feats[utt],
-                                                           frames=num_frames[utt],
-                                                           prompt=render(prompts["s2tt"], src, tgt),
-                                                           target=refs[utt])))
-            if "mt" in tasks:
-                examples.append((f"{utt}__mt_{tgt}", dict(utt=utt, task="mt", src=src, tgt=tgt, speech=None, frames="0",
-                                                         prompt=render(prompts["mt"], src, tgt, text[utt]),
-                                                         target=refs[utt])))
+        own = {tgt: refs[utt] for tgt, refs in translations.items() if utt in refs}
+        for ex in utterance_examples(utt, utt2lang[utt], text[utt], own, prompts, tasks, directions):
+            examples.append((ex.id, dict(utt=utt, task=ex.task, src=ex.src, tgt=ex.tgt,
+                                         speech=feats[utt] if ex.has_speech else None,
+                                         frames=num_frames[utt] if ex.has_speech else "0", prompt=ex.prompt,
+                                         target=ex.target)))
     return examples
 
 
