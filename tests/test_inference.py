@@ -418,7 +418,8 @@ def test_training_and_decoding_build_the_same_inputs(world, tmp_path):
     inputs_keys = ("speech", "speech_lengths", "prefix", "prefix_lengths", "suffix", "suffix_lengths")
     with torch.no_grad():
         train_inputs, train_mask, labels = world.model.build_inputs(
-            **{k: train_batch[k] for k in inputs_keys}, text=train_batch["text"], text_lengths=train_batch["text_lengths"])
+            **{k: train_batch[k] for k in inputs_keys}, text=train_batch["text"],
+            text_lengths=train_batch["text_lengths"])
         decode_inputs, decode_mask, _ = world.model.build_inputs(**{k: decode_batch[k] for k in inputs_keys},
                                                                  left_pad=True)
     for i in range(len(ids)):  # the prompt + speech part of each example, training right- and decoding left-padded

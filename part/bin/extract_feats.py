@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import hashlib
-import json
 import logging
 import multiprocessing
 import os
@@ -51,8 +49,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from part.data.audio import SAMPLE_RATE_POLICIES, AudioError, is_pipe, read_audio, segment_bounds
+from part.data.audio import SAMPLE_RATE_POLICIES, AudioError, RecordingReader
 from part.data.features import FEATURE_TYPES, FeatureOptions, compute_features, num_frames
+from part.data.stamps import input_fingerprint, is_done, write_done
 from part.data.datadir import (
     TRANSLATION_PREFIX,
     DataDir,
@@ -64,7 +63,6 @@ from part.data.datadir import (
 )
 
 FORMAT_VERSION = 1  # bump when the features change for the same options (invalidates .done markers)
-INPUT_FILES = ("wav.scp", "segments", "text", "utt2spk", "spk2utt", "utt2lang")
 MAX_ERRORS_SHOWN = 30
 
 
@@ -113,25 +111,6 @@ class JobResult:
     sum_square: Optional[np.ndarray] = None
 
 
-class _JobAudio:
-    """Reads the audio of a job's utterances. A pipe that holds several segments is run once for all of
-    them while they come one after the other (as they do when ids start with the recording's)."""
-
-    def __init__(self, opts: FeatureOptions):
-        self.opts = opts
-        self._pipe: Optional[Tuple[str, np.ndarray]] = None  # the last pipe entry and its whole audio
-
-    def read(self, utt: str, entry: str, segment: Optional[Tuple[float, float]]) -> np.ndarray:
-        rate, policy = self.opts.sample_rate, self.opts.policy
-        if segment is None or not is_pipe(entry):
-            return read_audio(entry, segment, rate, policy, utt_id=utt)
-        if self._pipe is None or self._pipe[0] != entry:
-            self._pipe = (entry, read_audio(entry, None, rate, policy, utt_id=utt))
-        whole = self._pipe[1]
-        start, stop = segment_bounds(segment, rate, len(whole), utt, entry)
-        return whole[start:stop]
-
-
 def run_job(job: Job, progress: Callable[[int], None]) -> JobResult:
     """Read, filter by length, compute and write the features of one job's utterances."""
     import kaldiio
@@ -142,7 +121,7 @@ def run_job(job: Job, progress: Callable[[int], None]) -> JobResult:
     result = JobResult()
     bins = job.opts.num_mel_bins
     result.sum, result.sum_square = np.zeros(bins, np.float64), np.zeros(bins, np.float64)
-    audio = _JobAudio(job.opts)
+    audio = RecordingReader(job.opts.sample_rate, job.opts.policy)
     try:
         with open(job.ark_path, "wb") as ark:
             for utt, entry, segment in job.items:
@@ -251,13 +230,6 @@ def run_jobs(jobs: List[Job], total: int) -> List[JobResult]:
 # ----------------------------------------------------------------------------------------------
 
 
-def input_fingerprint(data_dir: Path) -> Dict[str, str]:
-    """sha256 of every input text file, so that a re-prepared data dir is not mistaken as done."""
-    names = [n for n in INPUT_FILES if (data_dir / n).is_file()]
-    names += sorted(p.name for p in data_dir.glob(TRANSLATION_PREFIX + "*") if p.is_file())
-    return {name: hashlib.sha256((data_dir / name).read_bytes()).hexdigest() for name in names}
-
-
 def split_jobs(utts: Sequence[str], nj: int) -> List[List[str]]:
     """nj contiguous, nearly equal parts (fewer when there are fewer utterances)."""
     nj = max(1, min(nj, len(utts)))
@@ -330,16 +302,11 @@ def extract_feats(
         "compute_stats": compute_stats,
         "inputs": input_fingerprint(data_path) if data_path.is_dir() else {},
     }
-    done_marker = out_path / ".done"
-    if done_marker.is_file():
-        try:
-            previous = json.loads(done_marker.read_text())
-        except ValueError:
-            previous = {}
-        if previous.get("identity") == identity:
-            logging.info(f"{out_path} is already done with the same options and inputs "
-                         f"(see {done_marker}); skipped")
-            return False
+    if is_done(out_path, identity):
+        logging.info(f"{out_path} is already done with the same options and inputs (see {out_path / '.done'}); "
+                     "skipped")
+        return False
+    if (out_path / ".done").is_file():
         logging.info(f"{out_path} was made with other options or inputs; recomputing")
 
     report = validate_data_dir(data_path, check_audio=True, sample_rate=opts.sample_rate, policy=opts.policy)
@@ -380,7 +347,7 @@ def extract_feats(
         _write_outputs(tmp, data, kept, results, opts, compute_stats)
         summary = {"feature_type": opts.feature_type, "num_utts": len(kept), "num_dropped": len(dropped),
                    "num_frames": sum(sum(r.num_frames.values()) for r in results)}
-        (tmp / ".done").write_text(json.dumps({"identity": identity, "summary": summary}, indent=2) + "\n")
+        write_done(tmp, identity, summary)
         old = out_path.with_name(out_path.name + ".old")
         if old.exists():
             shutil.rmtree(old)

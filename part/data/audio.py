@@ -223,3 +223,22 @@ def read_audio(
         utt_id: named in error messages.
     """
     return read_audio_with_info(entry, segment, sample_rate, policy, utt_id)[0]
+
+
+class RecordingReader:
+    """Reads the audio of utterances one after another. A pipe that holds several segments is run once
+    for all of them while they come one after the other (as they do when utterance ids start with the
+    recording's, the Kaldi convention), instead of once per segment."""
+
+    def __init__(self, sample_rate: int = 16000, policy: str = "reject"):
+        self.sample_rate, self.policy = sample_rate, policy
+        self._pipe: Optional[Tuple[str, np.ndarray]] = None  # the last pipe entry and its whole audio
+
+    def read(self, utt: str, entry: str, segment: Optional[Segment]) -> np.ndarray:
+        if segment is None or not is_pipe(entry):
+            return read_audio(entry, segment, self.sample_rate, self.policy, utt_id=utt)
+        if self._pipe is None or self._pipe[0] != entry:
+            self._pipe = (entry, read_audio(entry, None, self.sample_rate, self.policy, utt_id=utt))
+        whole = self._pipe[1]
+        start, stop = segment_bounds(segment, self.sample_rate, len(whole), utt, entry)
+        return whole[start:stop]

@@ -16,11 +16,14 @@ token boundaries or a pad value cannot differ between training and decoding.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from part.data import prompts as prompt_format
+
+if TYPE_CHECKING:
+    import torch
 
 FLOAT_PAD = 0.0
 INT_PAD = -1  # token ids: never a real id, and the model clamps it away before embedding

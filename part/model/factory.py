@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import TYPE_CHECKING, Mapping, Optional, Union
 
 import yaml
 
@@ -24,6 +24,9 @@ from part.model.encoders import build_encoder
 from part.model.llm import add_lora, check_tokenizer_matches, load_llm, load_tokenizer
 from part.model.speech_llm import SpeechLLM, log_parameter_summary
 from part.schedule.schedule import ActivationSchedule, apply_trainable
+
+if TYPE_CHECKING:
+    import torch
 
 Config = Union[argparse.Namespace, Mapping]
 

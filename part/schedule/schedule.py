@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Collection, Dict, Iterable, List, Optional, Set
 
 from torch import nn
 
@@ -62,6 +62,14 @@ class ActivationSchedule:
 
     def all_tasks(self) -> Set[str]:
         return {t for tasks in self.tasks.values() for t in tasks}
+
+    def warn_unavailable_tasks(self, available: Collection[str], source: str) -> None:
+        """A scheduled task without examples in the data would silently do nothing: say so, once per task."""
+        for task in sorted(self.all_tasks() - set(available)):
+            first = min(e for e, tasks in self.tasks.items() if task in tasks)
+            logging.warning("schedule_conf.tasks schedules '%s' (from epoch %d) but %s has no '%s' examples: that "
+                            "part of the schedule does nothing (remove it, or add the data: %s)", task, first, source,
+                            task, "transcripts" if task == "asr" else "translations as text.<tgt>")
 
 
 def resolve_group(model: nn.Module, group: str) -> Set[str]:

@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Callable, Collection, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Tuple
 
-import numpy as np
-import yaml
 from typeguard import typechecked
 
 from espnet2.iterators.sequence_iter_factory import RawSampler, SequenceIterFactory
@@ -35,6 +33,7 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
 
 from part.data.batch import ExamplePreprocessor, collate
+from part.data.loader import shard_iter_factory
 from part.model.adapters import ADAPTERS
 from part.model.encoders import ENCODERS
 from part.model.factory import build_model
@@ -54,7 +53,7 @@ class TaskScheduledIterFactory(SequenceIterFactory):
         self._all_batches = list(base.sampler.generate(0))
         self._key2task = key2task
         self._schedule = schedule
-        warn_unavailable_tasks(schedule, set(key2task.values()), source)
+        schedule.warn_unavailable_tasks(set(key2task.values()), source)
 
     def build_iter(self, epoch: int, shuffle: bool = None):
         tasks = self._schedule.tasks_at(epoch)
@@ -67,16 +66,6 @@ class TaskScheduledIterFactory(SequenceIterFactory):
         logging.info("epoch %d: %d batches of tasks %s", epoch, len(batches), tasks or "all")
         self.sampler = RawSampler(batches)
         return super().build_iter(epoch, shuffle)
-
-
-def warn_unavailable_tasks(schedule: ActivationSchedule, available: Collection[str], source: str) -> None:
-    """A scheduled task without examples would silently do nothing: say so, once per task."""
-    for task in sorted(schedule.all_tasks() - set(available)):
-        epochs = sorted(e for e, tasks in schedule.tasks.items() if task in tasks)
-        logging.warning("schedule_conf.tasks schedules '%s' (from epoch %d) but %s has no '%s' examples: "
-                        "that part of the schedule does nothing (remove it, or add the data: %s)", task,
-                        epochs[0], source, task, "translations as text.<tgt> for s2tt/mt" if task != "asr"
-                        else "transcripts")
 
 
 class PARTTask(AbsTask):
@@ -121,6 +110,22 @@ class PARTTask(AbsTask):
                                 "tasks: {epoch: [tasks]}}; see part/schedule")
         group.add_argument("--save_llm_base", type=str2bool, default=False,
                            help="Also save the frozen base LLM weights in checkpoints")
+        group.add_argument("--feature_conf", action=NestedDictAction, default=dict(),
+                           help="The front end (part.data.features.FeatureOptions: feature_type, num_mel_bins, "
+                                "frame_length, frame_shift, sample_rate); default: Whisper's log-mel for a Whisper "
+                                "encoder, else Kaldi fbank, with --input_size bins")
+
+        group = parser.add_argument_group(description="Raw-audio shards (stage 2 --feats_type raw)")
+        group.add_argument("--train_shards", type=str_or_none, default=None,
+                           help="A packed training set (dump/raw/<set>, part.bin.pack_shards): features are computed "
+                                "on the fly and replace --train_data_path_and_name_and_type")
+        group.add_argument("--valid_shards", type=str_or_none, default=None, help="A packed validation set")
+        group.add_argument("--prompts", type=str_or_none, default=None,
+                           help="Prompt templates (conf/prompts.yaml) of the examples made from the shards")
+        group.add_argument("--data_conf", action=NestedDictAction, default=dict(),
+                           help="Examples and batches from the shards: tasks, valid_tasks, directions, max_duration, "
+                                "max_examples, num_buckets, buffer_size, text_chars_per_second, temperature, weights, "
+                                "max_bad_fraction, shuffle; see part/data/sampler.py and part/data/loader.py")
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
@@ -140,8 +145,12 @@ class PARTTask(AbsTask):
 
     @classmethod
     def build_iter_factory(cls, args, distributed_option, mode: str):
-        """ESPnet's factory; with ``schedule_conf.tasks``, training and validation batches follow the task mix
-        of each epoch (a phase is validated on what it trains)."""
+        """With ``--train_shards``/``--valid_shards``: the streaming raw-audio factory (part/data/loader.py).
+        Otherwise ESPnet's factory over the example lists; with ``schedule_conf.tasks``, its training and
+        validation batches follow the task mix of each epoch (a phase is validated on what it trains)."""
+        shards = getattr(args, f"{mode}_shards", None) if mode in ("train", "valid") else None
+        if shards:
+            return shard_iter_factory(args, distributed_option, mode, cls.build_preprocess_fn(args, mode == "train"))
         factory = super().build_iter_factory(args, distributed_option, mode)
         schedule = ActivationSchedule.from_conf(args.schedule_conf)
         if mode in ("train", "valid") and schedule.tasks and isinstance(factory, SequenceIterFactory):
