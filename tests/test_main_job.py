@@ -53,14 +53,14 @@ def check_outputs(recipe: Path, log: str) -> None:
     assert "## Wall time" in report and "| stage 3: encoder pretraining |" in report
 
     # Each training phase of each method trained, with curves; PART phase 2 unfroze the encoder
-    # progressively and stage 3 added text-only translation from its second epoch.
-    for method, stages in (("part_seed1", (1, 2, 3)), ("baseline_seed1", (1, 2))):
-        for n in stages:
-            stage_dir = exp / method / f"stage{n}"
-            assert (stage_dir / ".done").is_file()
-            assert (stage_dir / "valid.acc.ave.pth").exists()
-            assert any((stage_dir / "images").glob("loss.png"))
-            assert "epoch results" in (stage_dir / "train.log").read_text()
+    # progressively and phase 3 added text-only translation from its second epoch.
+    for method, phases in (("part_seed1", (1, 2, 3)), ("baseline_seed1", (1, 2))):
+        for n in phases:
+            phase_dir = exp / method / f"phase{n}"
+            assert (phase_dir / ".done").is_file()
+            assert (phase_dir / "valid.acc.ave.pth").exists()
+            assert any((phase_dir / "images").glob("loss.png"))
+            assert "epoch results" in (phase_dir / "train.log").read_text()
         assert not (exp / method / "phase3").exists() or method.startswith("part")
     assert "trainable groups ['adapter', 'encoder_last_2']" in log
     assert "trainable groups ['adapter', 'encoder']" in log
