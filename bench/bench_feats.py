@@ -28,6 +28,7 @@ import numpy as np
 import soundfile
 
 from part.bin import extract_feats as ef
+from part.data.audio import read_audio
 from part.data.features import FeatureOptions, compute_features
 from part.data.datadir import write_data_dir
 
@@ -60,7 +61,7 @@ def time_fbank_only(data_dir: Path, max_utts: int = 20) -> float:
 
     torch.set_num_threads(1)
     opts = FeatureOptions()
-    samples = [ef.read_audio(line.split(" ", 1)[1].strip())
+    samples = [read_audio(line.split(" ", 1)[1].strip())
                for line in (data_dir / "wav.scp").read_text().splitlines()[:max_utts]]
     compute_features(samples[0], opts)  # warm-up
     start = time.perf_counter()

@@ -19,7 +19,8 @@ from helpers_tiny import TINY_ADAPTERS, TINY_CONFORMER, make_task_dir, make_tiny
 
 from part.analysis import gradients as G
 from part.analysis import representation as R
-from part.analysis.data import Batcher, TaskDir, parse_label, sample_ids
+from part.analysis.data import Batcher, example_groups, parse_label, sample_ids
+from part.data.sources import ExampleListSource
 from part.analysis.pipeline import sibling_method_dir
 from part.bin import part_analyze
 
@@ -76,17 +77,17 @@ def phase_model(world):
     config = phase_config(llm_dir)
     model, tokenizer = build(config)
     G.set_phase_trainable(model, config)
-    td = TaskDir(str(task_dir))
-    return model, tokenizer, td, Batcher(td, tokenizer, 80)
+    td = ExampleListSource(str(task_dir))
+    return model, tokenizer, td, Batcher(td, tokenizer)
 
 
-def _groups(td: TaskDir, n: int = 4):
-    return {k: sample_ids(v, n, 0) for k, v in td.groups().items()}
+def _groups(td: ExampleListSource, n: int = 4):
+    return {k: sample_ids(v, n, 0) for k, v in example_groups(td).items()}
 
 
 def test_groups_and_labels(phase_model):
     _, _, td, _ = phase_model
-    assert list(td.groups()) == ["asr:de", "asr:en", "s2tt:de-en", "mt:de-en"]
+    assert list(example_groups(td)) == ["asr:de", "asr:en", "s2tt:de-en", "mt:de-en"]
     assert parse_label("s2tt:de-en") == ("s2tt", "de", "en") and parse_label("asr:de") == ("asr", "de", "de")
     assert sample_ids(list("abcdef"), 3, 0) == sample_ids(list("fedcba"), 3, 0)  # seeded and order-free
     assert len(sample_ids(list("abcdef"), 3, 0)) == 3
@@ -138,8 +139,8 @@ def test_zero_gradient_groups_are_left_out(world):
     config = phase_config(llm_dir, {"trainable": {1: ["adapter"]}})
     model, tokenizer = build(config)
     G.set_phase_trainable(model, config)
-    td = TaskDir(str(task_dir))
-    res = G.group_gradients(model, Batcher(td, tokenizer, 80), _groups(td, 2), batch_size=2, progress=False)
+    td = ExampleListSource(str(task_dir))
+    res = G.group_gradients(model, Batcher(td, tokenizer), _groups(td, 2), batch_size=2, progress=False)
     assert res.zero_gradient_groups == ["mt:de-en"]  # text-only: no path to the adapter
     assert res.labels == ["asr:de", "asr:en", "s2tt:de-en"]
     assert G.cosine_matrix(res.vectors).shape == (3, 3)

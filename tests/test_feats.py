@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from part.bin import extract_feats as ef
+from part.data.audio import read_audio
 from part.data.features import FeatureOptions, compute_features
 from test_datadir import BAD_INPUTS, _segmented_dir, lines, make_data_dir, write_wav
 
@@ -77,7 +78,7 @@ def test_features_are_kaldi_fbank_of_int16_scaled_audio(extracted, tmp_path):
     from torchaudio.compliance.kaldi import fbank
 
     data_path, out = extracted
-    samples = ef.read_audio(str(tmp_path / "wav" / "spk1-b.wav"))
+    samples = read_audio(str(tmp_path / "wav" / "spk1-b.wav"))
     reference = fbank(torch.from_numpy(samples * 32768.0).unsqueeze(0), num_mel_bins=80, dither=0.0).numpy()
     np.testing.assert_allclose(kaldiio.load_scp(str(out / "feats.scp"))["spk1-b"], reference, rtol=1e-5, atol=1e-4)
 
@@ -127,7 +128,7 @@ def test_segments_and_pipes(tmp_path):
     assert run(data_path, out) == 0
     assert lines(out / "utt2num_frames") == ["spk1-rec1-0000-0100 98", "spk1-rec1-0150-0250 98"]
     assert len(lines(runs)) == 2  # once to validate, once for both segments
-    whole = ef.read_audio(str(wav))
+    whole = read_audio(str(wav))
     expected = compute_features(whole[24000:40000], FeatureOptions())
     np.testing.assert_array_equal(kaldiio.load_scp(str(out / "feats.scp"))["spk1-rec1-0150-0250"], expected)
 

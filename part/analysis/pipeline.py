@@ -28,7 +28,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from part.analysis.data import Batcher, TaskDir, sample_ids
+from part.analysis.data import Batcher, example_groups, sample_ids
+from part.data.sources import ExampleSource
 
 PHASE_RE = re.compile(r"phase\d+$")
 
@@ -116,7 +117,7 @@ def _phase_summary(grad: dict, rep: dict) -> dict:
     }
 
 
-def analyse_phase(phase_dir: Path, out_dir: Path, task_dir: TaskDir, opts: AnalysisOptions, device: str = "cpu",
+def analyse_phase(phase_dir: Path, out_dir: Path, task_dir: ExampleSource, opts: AnalysisOptions, device: str = "cpu",
                   progress: bool = True, redo: bool = False, title: str = "") -> dict:
     """Gradient similarity and representation analysis of one trained phase; returns its summary entry."""
     import torch
@@ -147,9 +148,9 @@ def analyse_phase(phase_dir: Path, out_dir: Path, task_dir: TaskDir, opts: Analy
         num_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         logging.info("%s: gradients w.r.t. %s (%s parameters)", phase_dir.name, trainable or "the parameters as built",
                      f"{num_trainable:,}")
-        batcher = Batcher(task_dir, tokenizer, int(config.get("input_size", 80)))
+        batcher = Batcher(task_dir, tokenizer)
         groups = {label: sample_ids(ids, opts.max_examples_per_group, opts.seed)
-                  for label, ids in task_dir.groups().items()}
+                  for label, ids in example_groups(task_dir).items()}
         res = G.group_gradients(model, batcher, groups, opts.batch_size, device, opts.sketch_dim, opts.seed, progress)
         matrix = G.cosine_matrix(res.vectors) if res.labels else np.zeros((0, 0))
         grad = {
@@ -184,7 +185,7 @@ def analyse_phase(phase_dir: Path, out_dir: Path, task_dir: TaskDir, opts: Analy
     return _phase_summary(grad, rep)
 
 
-def analyse_method(method_dir: Path, task_dir: TaskDir, out_dir: Path, phases: Optional[Sequence[str]],
+def analyse_method(method_dir: Path, task_dir: ExampleSource, out_dir: Path, phases: Optional[Sequence[str]],
                    opts: AnalysisOptions, device: str = "cpu", progress: bool = True, redo: bool = False) -> dict:
     """Analyse the phases of one method; returns ``{"method", "method_dir", "phases": {...}}``."""
     method_dir, out_dir = Path(method_dir), Path(out_dir)

@@ -36,7 +36,8 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 
-from part.analysis.data import Batcher, TaskDir, speech_examples
+from part.analysis.data import Batcher, speech_examples
+from part.data.sources import ExampleSource
 
 
 @torch.no_grad()
@@ -186,7 +187,7 @@ def pca_2d(features: np.ndarray) -> Tuple[np.ndarray, List[float]]:
     return coords, (ratios + [0.0, 0.0])[:2]
 
 
-def analyse_representations(model, tokenizer, task_dir: TaskDir, batcher: Batcher, max_per_lang: int = 50,
+def analyse_representations(model, tokenizer, task_dir: ExampleSource, batcher: Batcher, max_per_lang: int = 50,
                             batch_size: int = 8, device: str = "cpu", seed: int = 0,
                             progress: bool = True) -> Tuple[Dict, Dict[str, np.ndarray]]:
     """Alignment, language probe and PCA of one model; returns ``(summary, arrays)``.
@@ -198,7 +199,7 @@ def analyse_representations(model, tokenizer, task_dir: TaskDir, batcher: Batche
     if not ids:
         raise ValueError(f"{task_dir.path}: no example with speech (asr or s2tt) to analyse")
     outputs = adapter_outputs(model, batcher, ids, batch_size, device, progress)
-    langs = {eid: task_dir.lang[eid].strip() for eid in ids}
+    langs = {eid: task_dir.info[eid].src for eid in ids}
     summary: Dict = {"utterances": len(ids), "examples_per_language": max_per_lang}
     if transcripts is not None:
         summary["alignment"] = alignment_scores(outputs, transcripts, langs, tokenizer, model.token_embedding)

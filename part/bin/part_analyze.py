@@ -37,7 +37,11 @@ def _str2bool(value: str) -> bool:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method_dir", required=True, help="Experiment dir of a method (exp/<method>) with phaseN/")
-    parser.add_argument("--data_dir", required=True, help="Task list of stage 3 (dump/examples/<valid_set>)")
+    parser.add_argument("--data_dir", required=True,
+                        help="Example list of stage 3 (dump/examples/<valid_set>) or raw-audio shard set (dump/raw/...)")
+    parser.add_argument("--prompts", default=None, help="Prompt templates (conf/prompts.yaml): for a shard set")
+    parser.add_argument("--tasks", default="asr,s2tt,mt", help="Tasks of the examples made from a shard set")
+    parser.add_argument("--directions", default="*-en,en-*", help="Translation directions (a shard set)")
     parser.add_argument("--out_dir", default=None, help="Output dir (default: <method_dir>/analysis)")
     parser.add_argument("--phases", default="", help="Comma-separated phase dirs to analyse (default: all found)")
     parser.add_argument("--model_file", default="valid.acc.ave.pth", help="Model file inside each phase dir")
@@ -60,13 +64,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shard_options(args, method_dir: Path):
+    """What examples of a raw-audio shard set are made from: the prompts, tasks and directions given, and the
+    front end of the method's models (from the config.yaml of its first phase)."""
+    import yaml
+
+    from part.data.features import FeatureOptions
+    from part.data.prompts import load_prompts
+    from part.data.shards import is_shard_set
+
+    if not is_shard_set(args.data_dir):
+        return None, (), (), None
+    if not args.prompts:
+        sys.exit(f"part_analyze: {args.data_dir} is a raw-audio shard set: give --prompts (conf/prompts.yaml)")
+    configs = sorted(method_dir.glob("phase*/config.yaml"))
+    if not configs:
+        sys.exit(f"part_analyze: no phase*/config.yaml in {method_dir}: train the method first")
+    config = yaml.safe_load(configs[0].read_text(encoding="utf-8"))
+    return (load_prompts(args.prompts), args.tasks.split(","), args.directions.split(","),
+            FeatureOptions.for_model(config))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (part_analyze) %(levelname)s: %(message)s")
 
     import torch
 
-    from part.analysis.data import TaskDir
+    from part.data.sources import open_examples
     from part.analysis.pipeline import (AnalysisOptions, analyse_method, load_grad_panels, load_method_summary,
                                         method_display_name, sibling_method_dir)
     from part.analysis.report import write_report
@@ -86,7 +111,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                            sketch_dim=args.sketch_dim, seed=args.seed)
     phases = [s for s in args.phases.split(",") if s]
     try:
-        task_dir = TaskDir(args.data_dir)
+        task_dir = open_examples(args.data_dir, *_shard_options(args, method_dir))
         result = analyse_method(method_dir, task_dir, out_dir, phases, opts, device, args.progress, args.redo)
 
         compare, compare_panels = None, None

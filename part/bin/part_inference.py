@@ -1,4 +1,9 @@
-"""Decode a task list with a trained PART model (recipe stage 7).
+"""Decode an evaluation set with a trained PART model (recipe stage 7).
+
+``--data_dir`` is an example list of stage 3 (``dump/examples/<set>``, dumped features) or a raw-audio
+shard set (``dump/raw/<set>``, stage 2 with ``--feats_type raw``), whose examples are made on the fly
+from ``--prompts``, ``--tasks`` and ``--directions`` with the model's front end, as in training
+(:mod:`part.data.sources`).
 
 For each task in ``--tasks`` this writes ``<out_prefix>_<task>/`` with ``hyp``, ``ref``, ``utt2lang``,
 ``utt2tgt``, ``task`` and ``decode_info.json`` (the decode-dir contract of docs/contracts.md; the info
@@ -17,6 +22,8 @@ results merged in example order. A hypothesis does not depend on its batch, so n
 
     python -m part.bin.part_inference --exp_dir exp/part/phase3 --data_dir dump/examples/test \\
         --tasks asr,s2tt --out_prefix exp/part/phase3/decode_test --nj 4 [--beam_size 4]
+    python -m part.bin.part_inference --exp_dir exp/part/phase3 --data_dir dump/raw/test \\
+        --prompts conf/prompts.yaml --tasks asr,s2tt --out_prefix exp/part/phase3/decode_test
 """
 from __future__ import annotations
 
@@ -32,29 +39,31 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
-from part.data.examples import read_kv
-from part.data.features import FRAME_SHIFT_S
-
-
-_WORKER_S2T = None  # the decoder of a forked worker process (set in the parent before forking)
+from part.data.datadir import str2bool
+from part.data.shards import is_shard_set
+from part.data.sources import ExampleSource, open_examples
 
 
-def make_batches(ids: List[str], frames: Dict[str, int], prompts: Dict[str, str], batch_size: int) -> List[List[str]]:
+_WORKER = None  # (decoder, example source) of the decoding workers (set in the parent before forking)
+
+
+def make_batches(ids: List[str], source: ExampleSource, batch_size: int) -> List[List[str]]:
     """Examples sorted by length (speech frames, then prompt length), longest first, in batches."""
-    order = sorted(ids, key=lambda k: (-frames[k], -len(prompts[k]), k))
+    info = source.info
+    order = sorted(ids, key=lambda k: (-info[k].frames, -len(info[k].prompt), k))
     size = max(1, batch_size)
     return [order[i: i + size] for i in range(0, len(order), size)]
 
 
-def _decode_job(job: Tuple[List[str], List[str], List[str]]) -> Dict[str, str]:
-    """Decode one batch: (example ids, feats.scp entries, stored prompts) -> id -> hypothesis."""
-    import kaldiio
-
-    ids, entries, prompts = job
-    examples = [{"speech": kaldiio.load_mat(e), "prompt": p} for e, p in zip(entries, prompts)]
-    return {k: _WORKER_S2T.to_text(h) for k, h in zip(ids, _WORKER_S2T.decode_examples(examples))}
+def _decode_job(ids: List[str]) -> Dict[str, str]:
+    """Decode one batch of example ids -> id -> hypothesis (in a worker, or in this process)."""
+    s2t, source = _WORKER
+    examples = [source.example(k) for k in ids]
+    for example in examples:
+        example.pop("text")  # the reference stays out of the decoder's input
+    return {k: s2t.to_text(h) for k, h in zip(ids, s2t.decode_examples(examples))}
 
 
 def _init_worker() -> None:
@@ -66,34 +75,29 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def decode_examples(s2t, ids: List[str], feats: Dict[str, str], prompts: Dict[str, str], batch_size: int,
-                    nj: int = 1, frames: Optional[Dict[str, int]] = None, progress: bool = True) -> Dict[str, str]:
-    """Decode ``ids`` in length-sorted batches, in ``nj`` processes; returns example id -> hypothesis."""
-    global _WORKER_S2T
+def decode_examples(s2t, source: ExampleSource, ids: List[str], batch_size: int, nj: int = 1,
+                    progress: bool = True) -> Dict[str, str]:
+    """Decode ``ids`` of ``source`` in length-sorted batches, in ``nj`` processes; returns id -> hypothesis."""
+    global _WORKER
     from tqdm import tqdm
 
-    if frames is None:
-        import kaldiio
-
-        frames = {k: kaldiio.load_mat(feats[k]).shape[0] for k in ids}
-    batches = make_batches(ids, frames, prompts, batch_size)
-    jobs = [(chunk, [feats[k] for k in chunk], [prompts[k] for k in chunk]) for chunk in batches]
+    batches = make_batches(ids, source, batch_size)
     hyps: Dict[str, str] = {}
     if str(getattr(s2t, "device", "cpu")) != "cpu":
         nj = 1  # a CUDA context does not survive fork: one process drives the GPU
-    _WORKER_S2T = s2t
+    _WORKER = (s2t, source)
     try:
-        if nj <= 1 or len(jobs) <= 1:
+        if nj <= 1 or len(batches) <= 1:
             with tqdm(total=len(ids), desc="decoding", unit="utt", disable=not progress) as bar:
-                for job in jobs:
-                    hyps.update(_decode_job(job))
-                    bar.update(len(job[0]))
+                for batch in batches:
+                    hyps.update(_decode_job(batch))
+                    bar.update(len(batch))
             return hyps
         # Forked workers share the loaded model's memory; all of them start at the first submit, before
         # any helper thread (the pool's manager, tqdm's monitor) exists in this process.
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=min(nj, len(jobs)), mp_context=ctx, initializer=_init_worker) as pool:
-            futures = {pool.submit(_decode_job, job): len(job[0]) for job in jobs}
+        with ProcessPoolExecutor(max_workers=min(nj, len(batches)), mp_context=ctx, initializer=_init_worker) as pool:
+            futures = {pool.submit(_decode_job, batch): len(batch) for batch in batches}
             with tqdm(total=len(ids), desc=f"decoding ({nj} jobs)", unit="utt", disable=not progress) as bar:
                 try:
                     for future in as_completed(futures):
@@ -104,44 +108,25 @@ def decode_examples(s2t, ids: List[str], feats: Dict[str, str], prompts: Dict[st
                         from None
         return hyps
     finally:
-        _WORKER_S2T = None
+        _WORKER = None
 
 
-def write_decode_dir(out: Path, ids: List[str], hyps, refs, utt2lang, utt2tgt, task: str, info: dict) -> None:
+def write_decode_dir(out: Path, ids: List[str], hyps: Dict[str, str], source: ExampleSource, task: str,
+                     info: dict) -> None:
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for name, table in (("hyp", hyps), ("ref", refs), ("utt2lang", utt2lang), ("utt2tgt", utt2tgt)):
+    columns = (("hyp", lambda k: hyps[k]), ("ref", lambda k: source.info[k].target),
+               ("utt2lang", lambda k: source.info[k].src), ("utt2tgt", lambda k: source.info[k].tgt))
+    for name, value in columns:
         with open(tmp / name, "w", encoding="utf-8") as f:
             for k in sorted(ids):
-                f.write(f"{k} {table[k]}\n".replace("\r", " "))
+                f.write(f"{k} {value(k)}\n".replace("\r", " "))
     (tmp / "task").write_text(task + "\n")
     (tmp / "decode_info.json").write_text(json.dumps(info, indent=1) + "\n")
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)
-
-
-def read_frames(data: Path, ids: List[str], feats: Dict[str, str]) -> Dict[str, int]:
-    """Frames per example from ``speech_shape`` (stage 3), else from the features themselves."""
-    shapes = read_kv(data / "speech_shape") if (data / "speech_shape").is_file() else {}
-    out = {}
-    for k in ids:
-        if k in shapes:
-            out[k] = int(shapes[k].split(",")[0])
-        else:
-            import kaldiio
-
-            out[k] = kaldiio.load_mat(feats[k]).shape[0]
-    return out
-
-
-def str2bool(value: str) -> bool:
-    if value.lower() in ("true", "1", "yes"):
-        return True
-    if value.lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, not '{value}'")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -151,7 +136,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exp_dir", required=True, help="Trained phase dir (config.yaml + model files)")
     parser.add_argument("--model_file", default="valid.acc.ave.pth", help="Model file inside --exp_dir")
-    parser.add_argument("--data_dir", required=True, help="Task list of stage 3 (dump/examples/<set>)")
+    parser.add_argument("--data_dir", required=True,
+                        help="Example list of stage 3 (dump/examples/<set>) or raw-audio shard set (dump/raw/<set>)")
+    parser.add_argument("--prompts", default=None, help="Prompt templates (conf/prompts.yaml): for a shard set")
+    parser.add_argument("--directions", default="*-en,en-*",
+                        help="Translation directions src-tgt (wildcards allowed): for a shard set")
     parser.add_argument("--tasks", default="asr,s2tt", help="Comma-separated tasks to decode")
     parser.add_argument("--out_prefix", required=True, help="Decode dirs are <out_prefix>_<task>")
     parser.add_argument("--batch_size", type=int, default=16, help="Examples decoded together")
@@ -183,23 +172,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     import torch
 
     from part.data.features import FeatureOptions
+    from part.data.prompts import load_prompts
     from part.inference import SpeechToText, load_model
 
     torch.set_num_threads(1)  # --nj processes of one thread each (a single one decodes in this process)
-    data = Path(args.data_dir)
-    for name in ("feats.scp", "prompt", "text", "utt2category", "utt2lang", "utt2tgt"):
-        if not (data / name).is_file():
-            sys.exit(f"part_inference: {data / name} is missing; run stage 3 first")
+    tasks = [t for t in args.tasks.split(",") if t]
     decode_opts = DecodeOptions(beam_size=args.beam_size, length_penalty=args.length_penalty,
                                 max_new_tokens=args.max_new_tokens, max_length_ratio=args.max_length_ratio,
                                 max_repeat_ngram=args.max_repeat_ngram, min_new_tokens=args.min_new_tokens,
                                 batch_encoder=args.batch_encoder)
-    category = read_kv(data / "utt2category")
-    tasks = [t for t in args.tasks.split(",") if t]
     model_path = Path(args.exp_dir) / args.model_file
     options = dict(exp_dir=args.exp_dir, model=str(model_path.resolve()) if model_path.exists() else str(model_path),
                    model_mtime=model_path.stat().st_mtime if model_path.exists() else None,
                    data_dir=args.data_dir, limit=args.limit, **asdict(decode_opts))
+    if is_shard_set(args.data_dir):  # the examples are made from these: they decide the result too
+        options.update(prompts=str(Path(args.prompts).resolve()) if args.prompts else None,
+                       directions=args.directions)
     if args.batch_encoder:  # only then does the batching change results
         options["batch_size"] = args.batch_size
     todo = []
@@ -219,29 +207,32 @@ def main(argv: Optional[List[str]] = None) -> int:
         logging.info("decoding on the GPU in one process (--nj %d ignored)", nj)
         nj = 1
     model, tokenizer, config = load_model(args.exp_dir, args.model_file, device)
-    s2t = SpeechToText(model, tokenizer, None, features=FeatureOptions.for_model(config), device=device,
-                       **asdict(decode_opts))
-    feats, prompts = read_kv(data / "feats.scp"), read_kv(data / "prompt")
-    refs, utt2lang, utt2tgt = read_kv(data / "text"), read_kv(data / "utt2lang"), read_kv(data / "utt2tgt")
+    features = FeatureOptions.for_model(config)
+    s2t = SpeechToText(model, tokenizer, None, features=features, device=device, **asdict(decode_opts))
+    try:
+        source = open_examples(args.data_dir, load_prompts(args.prompts) if args.prompts else None, todo,
+                               args.directions.split(","), features)
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f"part_inference: {err}")
     for task in todo:
-        ids = sorted(k for k, c in category.items() if c == task)
+        ids = source.ids(task)
         if args.limit:
             ids = ids[: args.limit]
         if not ids:
-            logging.warning("%s has no %s examples; nothing to decode", data, task)
+            logging.warning("%s has no %s examples; nothing to decode", args.data_dir, task)
             continue
-        frames = read_frames(data, ids, feats)
         t0 = time.time()
-        hyps = decode_examples(s2t, ids, feats, prompts, args.batch_size, nj=nj, frames=frames)
+        hyps = decode_examples(s2t, source, ids, args.batch_size, nj=nj)
         elapsed = time.time() - t0
-        audio = sum(frames.values()) * FRAME_SHIFT_S
+        audio = sum(source.info[k].frames for k in ids) * features.frame_shift / 1000
         out = Path(f"{args.out_prefix}_{task}")
         info = {"options": {**options, "task": task}, "examples": len(ids), "seconds": round(elapsed, 2),
                 "audio_seconds": round(audio, 2), "rtf": round(elapsed / audio, 4) if audio else None,
                 "examples_per_second": round(len(ids) / max(elapsed, 1e-9), 2), "nj": nj,
-                "batch_size": args.batch_size, "method_stage": str(Path(args.exp_dir)), "set": data.name}
-        write_decode_dir(out, ids, hyps, refs, utt2lang, utt2tgt, task, info)
-        logging.info("%s: %d %s examples in %.1f s (%s) -> %s", data.name, len(ids), task, elapsed,
+                "batch_size": args.batch_size, "method_phase": str(Path(args.exp_dir)),
+                "set": Path(args.data_dir).name}
+        write_decode_dir(out, ids, hyps, source, task, info)
+        logging.info("%s: %d %s examples in %.1f s (%s) -> %s", Path(args.data_dir).name, len(ids), task, elapsed,
                      f"real-time factor {info['rtf']} with {nj} job(s)" if audio else "text only", out)
     return 0
 
