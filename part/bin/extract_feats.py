@@ -61,11 +61,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from part.data.audio import SAMPLE_RATE_POLICIES, AudioError, is_pipe, read_audio, segment_bounds
+from part.cli import str2bool
 from part.data.datadir import (
     TRANSLATION_PREFIX,
     DataDir,
     DataDirError,
-    str2bool,
     utt2spk_to_spk2utt,
     validate_data_dir,
     write_kaldi_file,
