@@ -313,7 +313,7 @@ def test_part_score_errors(tmp_path, caplog):
     d = write_decode_dir(tmp_path / "dup", "asr", ASR_ROWS[:2], {})
     with open(d / "ref", "a") as f:
         f.write("spk1-a__asr again\n")
-    with pytest.raises(ScoringError, match=r"ref:3: duplicate id 'spk1-a__asr' \(first on line 1\)"):
+    with pytest.raises(ScoringError, match=r"ref:3: example 'spk1-a__asr': duplicate id .*first at line 1"):
         load_decode_dir(d)
     d = write_decode_dir(tmp_path / "lang", "asr", [("spk1-a__asr", "xx", "xx", "hello")], {})
     with pytest.raises(ScoringError, match="spk1-a__asr.*unknown language code 'xx'"):

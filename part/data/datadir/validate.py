@@ -23,7 +23,6 @@ from typing import Dict, List, Optional, Set
 from part.data.audio import SAMPLE_RATE_POLICIES, SEGMENT_END_TOLERANCE_S, AudioError, AudioInfo, audio_info
 from part.data.datadir.errors import DataDirError, PathLike, Problems, ignore_problem
 from part.data.datadir.layout import (
-    OPTIONAL_FILES,
     REQUIRED_FILES,
     TRANSLATION_PREFIX,
     fix_command,
@@ -400,5 +399,3 @@ def validate_data_dir(
         return ValidationReport(path, problems.errors, problems.warnings, None, check_audio)
     return _Validator(path, check_audio, sample_rate, policy).run()
 
-
-__all__ = ["OPTIONAL_FILES", "ValidationReport", "validate_data_dir", "language_problem", "parse_segment"]
