@@ -327,6 +327,7 @@ def test_segments_valid_and_read(tmp_path):
     ("spk1-rec1-0150-0250 rec1 2.50 1.50", ["invalid times"]),
     ("spk1-rec1-0150-0250 rec1 one two", ["must be numbers"]),
     ("spk1-rec1-0150-0250 rec1 4.00 5.00", ["starts at 4.000 s", "lasts 3.000 s"]),
+    ("spk1-rec1-0150-0250 rec1 2.50 3.50", ["ends at 3.500 s", "after the end of recording 'rec1'"]),
 ])
 def test_bad_segments(tmp_path, segment_line, words):
     data_path = _segmented_dir(tmp_path)
@@ -557,3 +558,136 @@ def test_cli_validate_and_fix(tmp_path, capsys):
     assert "not sorted" in capsys.readouterr().err
     assert datadir_cli.main(["fix", str(data_path)]) == 0
     assert datadir_cli.main(["validate", str(data_path)]) == 0
+
+
+def test_segment_ending_within_the_tolerance_is_valid(tmp_path):
+    data_path = _segmented_dir(tmp_path)
+    _replace_line(data_path / "segments", 2, "spk1-rec1-0150-0250 rec1 2.50 3.05")
+    assert validate_data_dir(data_path, check_audio=True).ok
+    assert len(load_data_dir(data_path).read_audio("spk1-rec1-0150-0250")) == 8000
+
+
+# ----------------------------------------------------------------------------------------------
+# The one `id value` reader
+
+
+def _problems_of(path: Path, **options):
+    found = []
+    lines = list(dd.iter_kaldi_file(path, lambda kind, err: found.append((kind, err)), **options))
+    return lines, found
+
+
+@pytest.mark.parametrize("content, kind, line, key, words", [
+    (b"\xef\xbb\xbfa-1 x\nb-1 y\n", "byte-order mark", 1, None, ["byte-order mark", "sed -i"]),
+    (b"a-1 x\r\nb-1 y\r\n", "CRLF", 1, None, ["carriage return"]),
+    (b"a-1 x\n\nb-1 y\n", "empty line", 2, None, ["empty line"]),
+    (b"a-1 x\n  b-1 y\n", "leading whitespace", 2, "b-1", ["starts with whitespace"]),
+    (b"a-1 x\nb\xc2\xa01 y\n", "bad id", 2, "b\u00a01", ["U+00A0 NO-BREAK SPACE"]),
+    (b"a-1 x\nb\x071 y\n", "bad id", 2, "b\x071", ["U+0007"]),
+    (b"a-1 x\nb-1\n", "no value after the id", 2, "b-1", ["no value"]),
+    (b"b-1 x\na-1 y\n", "unsorted", 2, "a-1", ["not sorted", "'b-1'"]),
+    (b"a-1 x\na-1 x\n", "duplicate id", 2, "a-1", ["the same line is at line 1"]),
+    (b"a-1 x\na-1 z\n", "duplicate id", 2, "a-1", ["another value", "first at line 1"]),
+    (b"a-1 caf\xe9\n", "not UTF-8", 1, "a-1", ["0xe9", "iconv"]),
+])
+def test_reader_names_every_problem(tmp_path, content, kind, line, key, words):
+    path = tmp_path / "utt2x"
+    path.write_bytes(content)
+    _, found = _problems_of(path)
+    matching = [err for k, err in found if k == kind]
+    assert matching, found
+    err = matching[0]
+    assert (err.line, err.key) == (line, key) and str(path) in str(err) and all(w in str(err) for w in words)
+    with pytest.raises(DataDirError):  # the default handler stops at the first problem
+        list(dd.iter_kaldi_file(path))
+
+
+def test_reader_yields_each_id_once_with_what_is_wrong(tmp_path):
+    path = tmp_path / "text"
+    path.write_bytes("a-1  one\ttwo  \na-1 other\nb-1\nc-1 \u3000three\u00a0?\nc-1 \u3000three\u00a0?\n".encode())
+    lines, found = _problems_of(path, value_name="transcript")
+    assert [(x.key, x.value, x.bad) for x in lines] == [
+        ("a-1", "one\ttwo", "conflicting duplicate lines in text"),
+        ("b-1", "", "empty transcript in text"),
+        ("c-1", "\u3000three\u00a0?", None),  # Kaldi reading: only ASCII spaces and tabs separate
+    ]
+    assert [kind for kind, _ in found] == ["duplicate id", "empty transcript", "duplicate id"]
+
+
+def test_read_kaldi_dict_finds_repeats_anywhere(tmp_path):
+    path = tmp_path / "hyp"
+    path.write_text("b x\na \nb y\n", encoding="utf-8")
+    with pytest.raises(DataDirError, match=r"hyp:3: example 'b': duplicate id .*first at line 1"):
+        dd.read_kaldi_dict(path, kind="example", allow_empty=True, sorted_ids=False)
+    path.write_text("b x\na \n", encoding="utf-8")
+    assert dd.read_kaldi_dict(path, allow_empty=True, sorted_ids=False) == {"b": "x", "a": ""}
+
+
+def test_kaldi_value_and_ids():
+    assert dd.kaldi_value(" a\tb\r\nc  d\u2028e\u3000f\u00a0? ") == "a b c d e\u3000f\u00a0?"
+    assert dd.id_problem("spk1-utt_2.x") is None and dd.id_problem("日本-1") is None
+    assert "U+3000 IDEOGRAPHIC SPACE" in dd.id_problem("a\u3000b")
+    assert "U+200B ZERO WIDTH SPACE" in dd.id_problem("a\u200bb")
+    assert dd.id_problem("") == "the id is empty"
+
+
+# ----------------------------------------------------------------------------------------------
+# Streaming: validation and fixing of files sorted on disk
+
+
+def test_unsorted_file_stops_the_checks_across_files(tmp_path):
+    data_path = make_data_dir(tmp_path)
+    _break_unsorted(tmp_path, data_path)
+    _break_missing_from_utt2lang(tmp_path, data_path)
+    report = validate_data_dir(data_path)
+    assert report.unsorted == ["text"]
+    assert not any("missing from" in str(e) for e in report.errors)  # a join over an unsorted file lies
+    assert any("checks across files were skipped" in w and "fix_data_dir" in w for w in report.warnings)
+
+
+def test_spk2utt_is_checked_in_bounded_memory(tmp_path, monkeypatch):
+    """spk2utt goes through the external sort (tiny buffer: runs on disk) and still names the exact line."""
+    from part.data import external_sort
+
+    monkeypatch.setattr(external_sort, "SORT_BUFFER_BYTES", 200)
+    utts = {f"spk{i % 7}-{i:04d}": 4000 for i in range(60)}
+    data_path = make_data_dir(tmp_path, num_samples=utts, translations=False)
+    assert validate_data_dir(data_path).ok
+    spk2utt = lines(data_path / "spk2utt")
+    spk2utt[3] = spk2utt[3] + " spk0-0000"
+    _write(data_path / "spk2utt", spk2utt)
+    find_error(validate_data_dir(data_path), "spk2utt", 4, "spk3", "spk0-0000", "listed twice", "'spk0'")
+
+
+def test_fix_data_dir_sorts_and_repairs_what_editors_leave(tmp_path, monkeypatch):
+    from part.data import external_sort
+
+    monkeypatch.setattr(external_sort, "SORT_BUFFER_BYTES", 200)
+    data_path = make_data_dir(tmp_path)
+    text = list(reversed(lines(data_path / "text"))) + [lines(data_path / "text")[0]]  # unsorted, a repeat
+    (data_path / "text").write_bytes(("\ufeff" + "\r\n".join(text) + "\r\n").encode())  # BOM, CRLF
+    assert not validate_data_dir(data_path).ok
+    result = fix_data_dir(data_path)
+    assert result.num_kept == 4 and "removed 1 repeated identical lines" in result.summary()
+    assert validate_data_dir(data_path, check_audio=True).ok
+    assert lines(data_path / "text") == sorted(text[:4])
+    assert sorted(p.name for p in data_path.iterdir() if p.name.startswith(".")) == [".backup"]
+
+
+def test_external_sort_merges_in_rounds_in_byte_order(tmp_path, monkeypatch):
+    from part.data import external_sort
+
+    monkeypatch.setattr(external_sort, "MAX_RUNS_PER_MERGE", 3)
+    rng = np.random.default_rng(1)
+    alphabet = ["a", "B", "z", "-", "_", "é", "É", "日", "𝄞", " ", "\t", "\udce9"]  # \udce9: a non-UTF-8 byte
+    words = ["".join(rng.choice(alphabet, size=rng.integers(1, 6))) for _ in range(500)]
+    with external_sort.ExternalSorter(tmp_path, buffer_bytes=1000) as sorter:
+        for word in words:
+            sorter.add(word)
+        result = list(sorter)
+        assert len(list((tmp_path).glob(".sort-*/run*"))) <= 3  # merged in rounds of at most 3 files
+    expected = sorted(words, key=lambda w: w.encode("utf-8", errors="surrogateescape"))
+    assert result == expected
+    assert not list(tmp_path.iterdir())  # the run files are gone
+    with pytest.raises(ValueError, match="line break"):
+        external_sort.ExternalSorter().add("a\nb")

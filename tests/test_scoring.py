@@ -399,3 +399,17 @@ def test_git_revision_without_git_command(tmp_path):
     (repo / ".git/refs/heads/main").unlink()
     (repo / ".git/packed-refs").write_text("# pack-refs\nfeedbeef refs/heads/main\n")
     assert git_revision(repo) == "feedbeef (main)"
+
+
+def test_unicode_spaces_in_references_score_as_spaces():
+    """Transcripts keep the no-break space of French typography and U+3000 between Han characters;
+    every normaliser turns them into plain spaces, so a hypothesis with a plain space is correct."""
+    from part.scoring.normalize import NORMALIZERS, get_normalizer
+    from part.scoring.tokenize import scoring_tokens
+
+    for name in NORMALIZERS:
+        zh = get_normalizer(name, "zh")
+        assert scoring_tokens(zh("今天\u3000天气"), "zh") == scoring_tokens(zh("今天 天气"), "zh") == ["今", "天", "天", "气"]
+        fr = get_normalizer(name, "fr")
+        assert fr("Où est la gare\u00a0?").split() == fr("Où est la gare ?").split()
+        assert fr("a\u200bb\u202fc") == fr("a b c")
