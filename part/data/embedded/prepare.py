@@ -83,7 +83,7 @@ def plan(corpus: Corpus) -> Dict[str, List[SpeechPlan]]:
     return out
 
 
-def write_data_dir(data_dir: Path, utts: List[SpeechPlan], corpus: Corpus, seconds: Dict[str, float]) -> None:
+def write_split(data_dir: Path, utts: List[SpeechPlan], corpus: Corpus, seconds: Dict[str, float]) -> None:
     """The Kaldi data dir of one split, through the writer every corpus uses. Translation references:
     xx -> en for every non-English utterance (the tuple's English sentence exists even when English is
     not among --langs), en -> xx for the English ones, into every other language asked for."""
@@ -174,7 +174,7 @@ def prepare(out: Path, size: str = "default", langs: Sequence[str] = SUPPORTED_L
     synth_wall = time.time() - synth_start
 
     for split in SPLITS:
-        write_data_dir(out / "data" / split, planned[split], corpus, seconds)
+        write_split(out / "data" / split, planned[split], corpus, seconds)
     write_lm_text(out / "data" / "lm_text", corpus)
     atomic_write_lines(out / MANIFEST, (json.dumps(u.as_json(), ensure_ascii=False)
                                   for split in SPLITS for u in planned[split]))
