@@ -310,8 +310,9 @@ def test_covost2(cv_fixture, tmp_path, layout):
     translations = check_dir(tmp_path / "out" / "covost2_train_de_en")["text.en"].values()
     assert 'He said "hello" and left.' in translations and "A tab and a back\\slash." in translations
     assert len(cs.expected["train"]) == 12  # train_covost rows are training data too
-    every = [t for split in ("train", "dev", "test") for t in read_kaldi(tmp_path / "out" / f"covost2_{split}" / "text.en")]
-    assert ("Two lines.",) in [(t[1],) for t in every]  # an escaped line break inside a translation
+    every = [value for split in ("train", "dev", "test")
+             for _, value in read_kaldi(tmp_path / "out" / f"covost2_{split}" / "text.en")]
+    assert "Two lines." in every  # an escaped line break inside a translation
     reason = "no transcript" if layout == "no_sentence" else "missing clip"
     assert all(clip in result.skips.describe(reason) for clip in cs.missing)
     repeated = result.skips.describe("repeated id")  # names the utterance and the TSV lines of both rows

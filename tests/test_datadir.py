@@ -455,8 +455,9 @@ def test_writer_sorts_externally_in_byte_order_and_reports_repeats(tmp_path, mon
 
     monkeypatch.setattr(external_sort, "SORT_BUFFER_BYTES", 2000)
     rng = np.random.default_rng(0)
-    ids = [f"spk{rng.integers(3)}-{word}" for word in
-           ["Zeta", "alpha", "Ärger", "ärger", "b", "B", "日本", "a-b", "a_b", "a.b"] + [f"u{i}" for i in range(200)]]
+    words = ["Zeta", "alpha", "Ärger", "ärger", "b", "B", "日本", "a-b", "a_b", "a.b"]
+    words += [f"u{i}" for i in range(200)]
+    ids = [f"spk{rng.integers(3)}-{word}" for word in words]
     ids = list(dict.fromkeys(ids))
     order = rng.permutation(len(ids))
     repeats = []

@@ -215,8 +215,8 @@ class _Fixer:
             self.filter_by_keys(self.new_keys("wav.scp"), [], EXTRA_RECORDING_FILES)
         for name in self.translations:
             if removed[name]:
-                report.notes.append(f"removed {removed[name]} lines from {name} (dropped utterances, empty translations, "
-                                    "or translations into the utterance's own language)")
+                report.notes.append(f"removed {removed[name]} lines from {name} (dropped utterances, empty "
+                                    "translations, or translations into the utterance's own language)")
         if aliases:
             report.notes.append(f"{aliases} language codes in utt2lang were aliases and now are registry codes")
         duplicates = sum(self.count_repeats(name) for name in self.names)

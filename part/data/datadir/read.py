@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 from part.data.datadir.errors import DataDirError, PathLike, ignore_problem, raise_problem
-from part.data.datadir.layout import OPTIONAL_FILES, REQUIRED_FILES, TRANSLATION_PREFIX, reader_options, translation_files
+from part.data.datadir.layout import (
+    OPTIONAL_FILES,
+    REQUIRED_FILES,
+    TRANSLATION_PREFIX,
+    reader_options,
+    translation_files,
+)
 from part.data.datadir.records import Segment, Utterance
 from part.data.datadir.table import KaldiFile, iter_kaldi_file, join_sorted, read_kaldi_file, sort_key
 from part.data.datadir.validate import parse_segment, validate_data_dir

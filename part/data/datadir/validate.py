@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Set
 
 from part.data.audio import SAMPLE_RATE_POLICIES, SEGMENT_END_TOLERANCE_S, AudioError, AudioInfo, audio_info
-from part.data.datadir.errors import DataDirError, PathLike, Problems, ignore_problem
+from part.data.datadir.errors import DataDirError, PathLike, Problems, first_few, ignore_problem
 from part.data.datadir.layout import (
     REQUIRED_FILES,
     TRANSLATION_PREFIX,
@@ -150,7 +150,8 @@ class _Validator:
         for name in REQUIRED_FILES:
             if not (self.path / name).is_file():
                 fix = {
-                    "spk2utt": f"Create it with `utils/utt2spk_to_spk2utt.sh {self.path}/utt2spk > {self.path}/spk2utt`",
+                    "spk2utt": f"Create it with `utils/utt2spk_to_spk2utt.sh {self.path}/utt2spk > "
+                               f"{self.path}/spk2utt`",
                     "utt2lang": "Write `uttid lang` for every utterance (language codes from part/data/languages.py)",
                 }.get(name, "Create it in data preparation (local/data.sh)")
                 self.problems.error("missing file", DataDirError(
@@ -161,7 +162,8 @@ class _Validator:
         if (self.path / "spk2utt").is_file() and (self.path / "utt2spk").is_file():
             self.check_spk2utt()
         if self.unsorted:
-            self.problems.warn(f"{self.path}: checks across files were skipped because {', '.join(sorted(self.unsorted))} "
+            files = ", ".join(sorted(self.unsorted))
+            self.problems.warn(f"{self.path}: checks across files were skipped because {files} "
                                f"{'is' if len(self.unsorted) == 1 else 'are'} not sorted; sort with {self.fix} "
                                "and validate again")
         else:
@@ -171,9 +173,9 @@ class _Validator:
             self.problems.warn(f"{self.path / 'wav.scp'}: {sum(self.other_rates.values())} recordings ({rates}) will "
                                f"be resampled to {self.sample_rate} Hz when read (policy 'resample')")
         if self.num_multi_channel:
+            shown = ", ".join(self.multi_channel) + (" ..." if self.num_multi_channel > len(self.multi_channel) else "")
             self.problems.warn(f"{self.path / 'wav.scp'}: {self.num_multi_channel} recordings have more than one "
-                               f"channel ({', '.join(self.multi_channel)}{' ...' if self.num_multi_channel > 5 else ''}); "
-                               "only the first channel is used")
+                               f"channel ({shown}); only the first channel is used")
         self.problems.finish()
         return ValidationReport(self.path, self.problems.errors, self.problems.warnings, self.counts,
                                 self.check_audio, sorted(self.unsorted))
@@ -281,8 +283,8 @@ class _Validator:
                 "Kaldi-style tools expect `speaker-rest` ids so that sorting by utterance also groups speakers")
         unused = sorted(self.recordings - used_recordings)
         if self.has_segments and unused:
-            shown = ", ".join(f"'{r}'" for r in unused[:5]) + (f" and {len(unused) - 5} more" if len(unused) > 5 else "")
-            self.joint.warn(f"{self.path / 'wav.scp'}: {len(unused)} recordings are used by no segment: {shown}")
+            self.joint.warn(f"{self.path / 'wav.scp'}: {len(unused)} recordings are used by no segment: "
+                            f"{first_few(unused)}")
 
     def check_translation(self, name: str, line: KaldiLine, ref_line: Optional[KaldiLine],
                           lang_line: Optional[KaldiLine]) -> None:
@@ -309,7 +311,8 @@ class _Validator:
         used_recordings.add(rec)
         if rec not in self.recordings:
             self.error("bad segment", f"recording '{rec}' is not in wav.scp", "segments", line,
-                       f"Add the recording to wav.scp (keyed by recording id when there are segments), or run {self.fix}")
+                       "Add the recording to wav.scp (keyed by recording id when there are segments), or run "
+                       + self.fix)
             return
         duration = self.durations.get(rec)
         if duration is None or problem:

@@ -76,20 +76,21 @@ class DataDirWriter:
     # ------------------------------------------------------------------------------------------
     def add(self, utt: Utterance, where: str = "") -> None:
         """Queue one utterance; ``where`` (file:line, JSON path) names it in reports about repeats."""
-        self._check(utt, where)
+        text, wav = kaldi_value(utt.text), kaldi_value(utt.wav)
+        translations = {tgt: kaldi_value(t) for tgt, t in utt.translations.items()}
+        self._check(utt, text, wav, translations, where)
         if self._sorter is None:
             if self._tmp.exists():
                 shutil.rmtree(self._tmp)
             self._tmp.mkdir(parents=True)
             self._sorter = ExternalSorter(self._tmp)
         segment = [utt.segment.recording, utt.segment.start, utt.segment.end] if utt.segment else None
-        record = [utt.speaker, utt.lang, kaldi_value(utt.text), kaldi_value(utt.wav), segment,
-                  {tgt: kaldi_value(t) for tgt, t in utt.translations.items()}, utt.duration, where]
+        record = [utt.speaker, utt.lang, text, wav, segment, translations, utt.duration, where]
         self._sorter.add(f"{utt.utt_id}\t{next(self._sequence):012d}\t"
                          + json.dumps(record, ensure_ascii=False, separators=(",", ":")))
         self.num_added += 1
 
-    def _check(self, utt: Utterance, where: str) -> None:
+    def _check(self, utt: Utterance, text: str, wav: str, translations: Dict[str, str], where: str) -> None:
         def refuse(problem: str, fix: str = "Fix it in data preparation") -> None:
             raise DataDirError(problem + (f" ({where})" if where else ""), self.path, key=utt.utt_id, fix=fix)
 
@@ -100,17 +101,17 @@ class DataDirWriter:
         if not utt.utt_id.startswith(utt.speaker):
             refuse(f"the utterance id does not start with its speaker id '{utt.speaker}' (Kaldi's `speaker-rest` "
                    "convention)")
-        if not kaldi_value(utt.text):
+        if not text:
             refuse("empty transcript")
-        if not kaldi_value(utt.wav):
+        if not wav:
             refuse("no audio (empty wav.scp entry)")
-        for tgt, translation in utt.translations.items():
+        for tgt, translation in translations.items():
             if tgt == utt.lang:
                 refuse(f"a translation into its own language '{tgt}'; text.<tgt> may only hold translations into "
                        "other languages")
             if id_problem(tgt):
                 refuse(f"bad target language '{tgt}' of a translation: {id_problem(tgt)}")
-            if not kaldi_value(translation):
+            if not translation:
                 refuse(f"an empty translation into '{tgt}'")
         has_segment, has_duration = utt.segment is not None, utt.duration is not None
         if self._with_segments is None:

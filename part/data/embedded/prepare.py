@@ -185,7 +185,8 @@ def prepare(out: Path, size: str = "default", langs: Sequence[str] = SUPPORTED_L
                    synthesis_wall_s=round(synth_wall, 2), wall_s=round(time.time() - start, 2), nj=nj,
                    made_audio_s=round(made_seconds, 1),
                    realtime_factor=round(made_seconds / synth_wall, 1) if synth_wall > 0 and made_seconds else None)
-    atomic_write_lines(out / MARKER, [json.dumps({"options": options, "summary": summary}, ensure_ascii=False, indent=1)])
+    atomic_write_lines(out / MARKER, [json.dumps({"options": options, "summary": summary}, ensure_ascii=False,
+                                                 indent=1)])
     return summary
 
 
