@@ -129,13 +129,14 @@ _CV_SENTENCES = {
 
 
 def make_commonvoice(root: Path, locales: Sequence[str] = ("de", "zh-CN"), header: Sequence[str] = CV_HEADER_V15,
-                     seconds: float = CLIP_SECONDS) -> CommonVoiceFixture:
+                     seconds: float = CLIP_SECONDS, long_sentence: bool = False) -> CommonVoiceFixture:
     """A Common Voice release (layout of 15.0) below ``root`` with the given locales.
 
     Per locale: train.tsv with 4 good rows (quotes, a tab inside a sentence, double spaces, no-break
     and ideographic spaces to keep), one row with an empty sentence and one whose clip is missing from
-    clips/ (lines 6 and 7), then a good row whose sentence has 100,000 characters, a repeat of the first
-    row, a row of a test clip and one whose clip name has a space (lines 8-11); dev.tsv and test.tsv
+    clips/ (lines 6 and 7), then a good row (with ``long_sentence``, its sentence has 100,000 characters:
+    too long a target for the recipes' tiny models), a repeat of the first row, a row of a test clip and
+    one whose clip name has a space (lines 8-11); dev.tsv and test.tsv
     with 2 rows (test 3); validated.tsv with all of them plus 2 more clips (one of a dev speaker);
     invalidated.tsv, other.tsv, reported.tsv and times.txt as the release has them. The train.tsv of
     the second locale has a byte-order mark and CRLF line ends.
@@ -172,7 +173,8 @@ def make_commonvoice(root: Path, locales: Sequence[str] = ("de", "zh-CN"), heade
             made.expected["train"].append(row(f"t{i % 2}", sentence, "train"))
         made.empty[locale].append(row("t0", "", "train").clip)
         made.missing[locale].append(row("t1", train_s[0] + " (missing)", "train", create=False).clip)
-        made.expected["train"].append(row("t2", "Wort " * 20000 + "Ende.", "train"))  # a pasted paragraph
+        pasted = "Wort " * 20000 + "Ende." if long_sentence else train_s[2] + " Noch einmal."
+        made.expected["train"].append(row("t2", pasted, "train"))
         train_tsv = lang_dir / "train.tsv"
         table["train"].append(table["train"][0])  # the same row again
         made.repeated[locale] = f"{train_tsv}:{len(table['train']) + 1}"

@@ -114,7 +114,7 @@ def test_wav_scp_entries(tmp_path):
 
 @pytest.fixture(scope="module")
 def cv_fixture(tmp_path_factory):
-    return make_commonvoice(tmp_path_factory.mktemp("cv"), ("de", "zh-CN"))
+    return make_commonvoice(tmp_path_factory.mktemp("cv"), ("de", "zh-CN"), long_sentence=True)
 
 
 def test_commonvoice(cv_fixture, tmp_path):
