@@ -39,6 +39,15 @@ def is_temporary(path: PathLike) -> bool:
     return name.startswith(".") and TEMPORARY_MARK in name
 
 
+def fsync_file(path: PathLike) -> None:
+    """Flush a closed file's data to disk (before it is renamed into place)."""
+    fd = os.open(str(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(directory: PathLike) -> None:
     """Make a rename inside ``directory`` durable (a no-op where directories cannot be opened)."""
     try:
@@ -68,11 +77,7 @@ def atomic_path(path: PathLike, durable: bool = True) -> Iterator[Path]:
     try:
         yield tmp
         if durable:
-            fd = os.open(str(tmp), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_file(tmp)
         os.replace(tmp, path)
         if durable:
             fsync_dir(path.parent)

@@ -27,7 +27,7 @@ from part.data.datadir.table import KaldiLine, iter_kaldi_file, join_sorted
 from part.data.datadir.validate import parse_segment
 from part.data.external_sort import ExternalSorter
 from part.data.languages import LANGUAGES, canonical_code
-from part.fileio import fsync_dir
+from part.fileio import fsync_dir, fsync_file
 
 # How many dropped utterances of each reason the report names.
 EXAMPLES_PER_REASON = 5
@@ -119,6 +119,7 @@ def fix_data_dir(path: PathLike) -> FixReport:
                 (path / name).unlink()
                 report.notes.append(f"removed {name}: no translation is left in it")
         for new in rewritten:
+            fsync_file(new)
             os.replace(new, path / new.name)
         fsync_dir(path)
     finally:
