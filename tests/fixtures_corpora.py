@@ -2,11 +2,14 @@
 
 Each ``make_*`` function takes a folder (e.g. pytest's ``tmp_path / "cv"``), writes a corpus there the way
 its release lays it out, with real audio (48 kHz mp3 for Common Voice, 16 kHz Ogg/Opus for WenetSpeech,
-16 kHz wav for FLEURS and the generic layout) and with the awkward rows real releases have (quotes and
-tabs inside sentences, empty sentences, listed-but-missing clips, FLEURS rows sharing a sentence id,
-segments with impossible times), and returns a record of what it made, so that a test can compute what a
-correct preparation must produce. The corpora are small (a few dozen short clips): building all of them
-takes about a second.
+16 kHz wav for FLEURS and the generic layout) and with the awkward rows real releases have: quotes and
+tabs inside sentences, a sentence of 100,000 characters, no-break and ideographic spaces that must be
+kept, empty sentences, listed-but-missing clips, repeated rows, a clip listed in two splits, names and
+ids with spaces, byte-order marks and CRLF line ends, FLEURS rows sharing a sentence id, escaped line
+breaks in CoVoST translations, WenetSpeech segments that repeat an id, are empty, or end past the end
+of their recording. Each ``make_*`` returns a record of what it made, so that a test can compute what
+a correct preparation must produce (and which rows it must skip, by file and line or JSON path). The
+corpora are small (a few dozen short clips): building all of them takes about a second.
 
 Example::
 
@@ -54,15 +57,22 @@ def write_audio(path: Path, seconds: float, rate: int, fmt: str, seed: int = 0) 
     return path
 
 
+def _one_line(text: str) -> str:
+    """What a data dir keeps of a transcript: the text verbatim, Unicode spaces included, but tabs and
+    line breaks as spaces and runs of ASCII spaces as one."""
+    return " ".join(part for part in text.replace("\t", " ").replace("\n", " ").split(" ") if part)
+
+
 def client_id(name: str) -> str:
     """A contributor id as Common Voice writes it: 128 hex digits."""
     return hashlib.sha512(name.encode()).hexdigest()
 
 
-def _write_plain_tsv(path: Path, rows: Sequence[Sequence[str]]) -> None:
-    """Tab-joined lines, no quoting, no escaping: how Common Voice and FLEURS write their TSVs."""
+def _write_plain_tsv(path: Path, rows: Sequence[Sequence[str]], windows: bool = False) -> None:
+    """Tab-joined lines, no quoting, no escaping: how Common Voice and FLEURS write their TSVs.
+    ``windows``: a byte-order mark and CRLF line ends, as a file saved by a Windows editor has."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+    with open(path, "w", encoding="utf-8-sig" if windows else "utf-8", newline="\r\n" if windows else "\n") as handle:
         for row in rows:
             handle.write("\t".join(row) + "\n")
 
@@ -95,6 +105,11 @@ class CommonVoiceFixture:
     expected: Dict[str, List[CvClip]] = field(default_factory=dict)  # split -> clips that must come out
     missing: Dict[str, List[str]] = field(default_factory=dict)  # locale -> listed clips absent from clips/
     empty: Dict[str, List[str]] = field(default_factory=dict)  # locale -> clips with an empty sentence
+    # locale -> "train.tsv:<line>" of rows to skip: a repeat of an earlier row, a test clip, a clip name
+    # with a space
+    repeated: Dict[str, str] = field(default_factory=dict)
+    two_splits: Dict[str, str] = field(default_factory=dict)
+    bad_name: Dict[str, str] = field(default_factory=dict)
     validated_only: List[CvClip] = field(default_factory=list)  # in validated.tsv, in no split
     eval_related: List[CvClip] = field(default_factory=list)  # in validated.tsv, speaker/sentence of dev/test
 
@@ -102,9 +117,9 @@ class CommonVoiceFixture:
 # Sentences per locale: (train, dev, test). Train has the awkward ones.
 _CV_SENTENCES = {
     "de": (["Guten Morgen.", 'Er sagte: "Hallo" und ging.', "Ein\tTabulator  steht hier.",
-            "Sie nannte es \"'s Gärtle\"."], ["Wie spät ist es?", "Das Wetter ist schön."],
-           ["Ich lese ein Buch.", "Wir fahren morgen."]),
-    "zh-CN": (["今天天气很好。", "他说“你好”。", "我们去公园吧", "请把门关上。"], ["现在几点了？", "我喜欢喝茶。"],
+            "Sie nannte es \"'s Gärtle\". Es kostet 1\u202f000\u00a0€."],
+           ["Wie spät ist es?", "Das Wetter ist schön."], ["Ich lese ein Buch.", "Wir fahren morgen."]),
+    "zh-CN": (["今天\u3000天气很好。", "他说“你好”。", "我们去公园吧", "请把门关上。"], ["现在几点了？", "我喜欢喝茶。"],
               ["这是一本书。", "明天见。"]),
     "fr": (["Bonjour à tous.", "Il a dit « oui ».", "C'est l'été.", "Où est la gare ?"],
            ["Quelle heure est-il ?", "Il fait beau."], ["Je lis un livre.", "À demain."]),
@@ -114,13 +129,17 @@ _CV_SENTENCES = {
 
 
 def make_commonvoice(root: Path, locales: Sequence[str] = ("de", "zh-CN"), header: Sequence[str] = CV_HEADER_V15,
-                     seconds: float = CLIP_SECONDS) -> CommonVoiceFixture:
+                     seconds: float = CLIP_SECONDS, long_sentence: bool = False) -> CommonVoiceFixture:
     """A Common Voice release (layout of 15.0) below ``root`` with the given locales.
 
-    Per locale: train.tsv with 4 good rows (quotes, a tab inside a sentence, double spaces), one row
-    with an empty sentence and one whose clip is missing from clips/; dev.tsv and test.tsv with 2 rows;
-    validated.tsv with all of them plus 2 more clips (one of a dev speaker); invalidated.tsv,
-    other.tsv, reported.tsv and times.txt as the release has them.
+    Per locale: train.tsv with 4 good rows (quotes, a tab inside a sentence, double spaces, no-break
+    and ideographic spaces to keep), one row with an empty sentence and one whose clip is missing from
+    clips/ (lines 6 and 7), then a good row (with ``long_sentence``, its sentence has 100,000 characters:
+    too long a target for the recipes' tiny models), a repeat of the first row, a row of a test clip and
+    one whose clip name has a space (lines 8-11); dev.tsv and test.tsv
+    with 2 rows (test 3); validated.tsv with all of them plus 2 more clips (one of a dev speaker);
+    invalidated.tsv, other.tsv, reported.tsv and times.txt as the release has them. The train.tsv of
+    the second locale has a byte-order mark and CRLF line ends.
     """
     root = Path(root)
     made = CommonVoiceFixture(root, tuple(locales), {s: [] for s in ("train", "dev", "test")})
@@ -148,22 +167,35 @@ def make_commonvoice(root: Path, locales: Sequence[str] = ("de", "zh-CN"), heade
             table[split].append(line)
             if split in ("train", "dev", "test"):
                 table["validated"].append(line)
-            return CvClip(locale, clip, cid, " ".join(sentence.split()), sentence)
+            return CvClip(locale, clip, cid, _one_line(sentence), sentence)
 
         for i, sentence in enumerate(train_s):
             made.expected["train"].append(row(f"t{i % 2}", sentence, "train"))
         made.empty[locale].append(row("t0", "", "train").clip)
         made.missing[locale].append(row("t1", train_s[0] + " (missing)", "train", create=False).clip)
+        pasted = "Wort " * 20000 + "Ende." if long_sentence else train_s[2] + " Noch einmal."
+        made.expected["train"].append(row("t2", pasted, "train"))
+        train_tsv = lang_dir / "train.tsv"
+        table["train"].append(table["train"][0])  # the same row again
+        made.repeated[locale] = f"{train_tsv}:{len(table['train']) + 1}"
         for i, sentence in enumerate(dev_s):
             made.expected["dev"].append(row(f"d{i}", sentence, "dev"))
-        for i, sentence in enumerate(test_s):
+        for i, sentence in enumerate(test_s + [test_s[0] + " Noch einmal."]):
             made.expected["test"].append(row(f"e{i}", sentence, "test"))
+        table["train"].append(table["test"][-1])  # a test clip also listed for training
+        made.two_splits[locale] = f"{train_tsv}:{len(table['train']) + 1}"
+        spaced = row("t3", train_s[1], "train")
+        spaced_name = spaced.clip.replace("_", " ", 1)
+        (clips / spaced.clip).rename(clips / spaced_name)
+        table["train"][-1][header.index("path")] = spaced_name
+        table["validated"].pop()
+        made.bad_name[locale] = f"{train_tsv}:{len(table['train']) + 1}"
         made.validated_only.append(row("t0", train_s[1] + " nochmal", "validated"))
         made.eval_related.append(row("d0", dev_s[0] + " bis", "validated"))
         row("x", "Falsch gelesen.", "invalidated")
         row("y", "Noch nicht bewertet.", "other")
         for name, lines in table.items():
-            _write_plain_tsv(lang_dir / f"{name}.tsv", [list(header)] + lines)
+            _write_plain_tsv(lang_dir / f"{name}.tsv", [list(header)] + lines, windows=(name == "train" and index == 1))
         _write_plain_tsv(lang_dir / "reported.tsv", [["sentence", "sentence_id", "locale", "reason"]])
         _write_plain_tsv(lang_dir / "times.txt", [["clip", "duration[ms]"]])
     return made
@@ -190,6 +222,8 @@ class FleursFixture:
     expected: Dict[str, List[FleursRow]] = field(default_factory=dict)  # split -> rows that must come out
     missing: List[FleursRow] = field(default_factory=list)  # rows whose wav is absent
     malformed: List[str] = field(default_factory=list)  # "file:line" of rows with a wrong field count
+    bad_name: List[str] = field(default_factory=list)  # "file:line" of rows whose wav name has a space
+    empty: List[str] = field(default_factory=list)  # "file:line" of rows with an empty transcription
 
 
 _FLEURS_TEXT = {
@@ -197,8 +231,8 @@ _FLEURS_TEXT = {
               "Rain is expected tomorrow.", "Turn left at the bridge."],
     "de_de": ["Die Katze saß auf der Matte.", "Er sagte „Halt“ und ging.", "Paris liegt in Frankreich.",
               "Morgen wird Regen erwartet.", "Biegen Sie an der Brücke links ab."],
-    "cmn_hans_cn": ["猫坐在垫子上。", "他说“停”，然后走了。", "巴黎在法国。", "明天预计有雨。", "在桥那里左转。"],
-    "fr_fr": ["Le chat était sur le tapis.", "Il a dit « stop », puis il est parti.", "Paris est en France.",
+    "cmn_hans_cn": ["猫坐在垫子上。", "他说“停”，然后走了。", "巴黎\u3000在法国。", "明天预计有雨。", "在桥那里左转。"],
+    "fr_fr": ["Le chat était sur le tapis.", "Il a dit «\u00a0stop\u00a0», puis il est parti.", "Paris est en France.",
               "De la pluie est attendue demain.", "Tournez à gauche au pont."],
 }
 # Sentence ids of the splits: FLEURS splits sentences the same way in every language.
@@ -215,7 +249,8 @@ def make_fleurs(root: Path, codes: Sequence[str] = ("de_de", "cmn_hans_cn", "en_
 
     Per language and split: ``<code>/<split>.tsv`` (no header, 7 columns) and the wav files. Sentence 1
     of train is read by two speakers (two rows, one sentence id); train also has a row whose wav is
-    missing and a malformed row (6 fields). ``audio_layout``: ``extracted`` puts the wavs in
+    missing, a malformed row (6 fields), a row whose wav name has a space and one with an empty
+    transcription; the train.tsv of the first language has CRLF line ends. ``audio_layout``: ``extracted`` puts the wavs in
     ``audio/<split>/`` (as ``tar -xzf audio/<split>.tar.gz -C audio`` does) and keeps the archives;
     ``archive`` writes only ``audio/<split>.tar.gz`` (not extracted yet).
     """
@@ -247,7 +282,14 @@ def make_fleurs(root: Path, codes: Sequence[str] = ("de_de", "cmn_hans_cn", "en_
                 made.missing.append(missing)
                 lines.append(["3", "broken.wav", texts[2], "6400", "FEMALE"][:6])
                 made.malformed.append(f"{lang_dir / 'train.tsv'}:{len(lines)}")
-            _write_plain_tsv(lang_dir / f"{split}.tsv", lines)
+                spaced = f"{(index + 1) * 10**7 + 398} copy.wav"
+                write_audio(audio / split / spaced, seconds, 16000, "wav", seed=index)
+                lines.append(["3", spaced, texts[2], _normalize(texts[2]), "x", "6400", "MALE"])
+                made.bad_name.append(f"{lang_dir / 'train.tsv'}:{len(lines)}")
+                lines.append(["3", f"{(index + 1) * 10**7 + 397}.wav", "", "", "", "0", "MALE"])
+                files.append(lines[-1][1])
+                made.empty.append(f"{lang_dir / 'train.tsv'}:{len(lines)}")
+            _write_plain_tsv(lang_dir / f"{split}.tsv", lines, windows=(split == "train" and index == 0))
             wav_dir = audio / split
             for n, file_name in enumerate(files):
                 write_audio(wav_dir / file_name, seconds, 16000, "wav", seed=index * 100 + n)
@@ -280,25 +322,35 @@ class WenetSpeechFixture:
     segments: List[WenetSegment] = field(default_factory=list)  # every segment that must come out
     missing_audio: List[str] = field(default_factory=list)  # sids of a recording whose opus is absent
     bad_times: List[str] = field(default_factory=list)  # sids with end <= begin
+    # JSON paths ("audios[i].segments[k]") of segments to skip, by what is wrong with them
+    repeated: List[str] = field(default_factory=list)  # a sid used by an earlier segment
+    past_end: List[str] = field(default_factory=list)  # ends past the end of its recording
+    bad_ids: List[str] = field(default_factory=list)  # a sid with a space
 
     def subset(self, label: str) -> List[WenetSegment]:
         return [s for s in self.segments if label in s.subsets]
 
 
-def make_wenetspeech(root: Path, braces: bool = False, seconds: float = 3.0) -> WenetSpeechFixture:
+def make_wenetspeech(root: Path, braces: bool = False, seconds: float = 3.0, bom: bool = False) -> WenetSpeechFixture:
     """WenetSpeech below ``root``: ``WenetSpeech.json`` and 16 kHz opus recordings in ``audio/``.
 
     Recordings: a YouTube one in L/M/S (training), a podcast one in L only, one each for DEV, TEST_NET
-    and TEST_MEETING, and one in L whose opus file is missing. One segment has end < begin.
-    ``braces`` writes subset labels as ``{L}`` instead of the release's ``L``.
+    and TEST_MEETING, one in L whose opus file is missing, and one in L whose entry has no ``duration``.
+    Kept: an ideographic space inside a text, a segment ending 0.05 s after its recording (rounding).
+    Skipped: a segment with end < begin and one with end == begin, a repeated sid (with other text),
+    a sid with a space, and segments ending 0.6 s past the end of their recording (one of them in the
+    entry without a duration, whose length is in the audio's header). ``braces`` writes subset labels
+    as ``{L}`` instead of the release's ``L``; ``bom`` starts the JSON with a byte-order mark.
     """
     root = Path(root)
     made = WenetSpeechFixture(root)
     label = (lambda s: "{" + s + "}") if braces else (lambda s: s)
     plan = [
         ("Y0000000000_--5llN02F84", "audio/train/youtube/B00000", [
-            (0.5, 1.3, "今天天气怎么样", ("L", "M", "S")), (1.5, 2.25, "还不错 OK 的", ("L", "M"))]),
-        ("X0000000001_100000000_S00001", "audio/train/podcast/B00001", [(0.2, 1.0, "我们开始吧", ("L",))]),
+            (0.5, 1.3, "今天天气怎么样", ("L", "M", "S")), (1.5, 2.25, "还不错 OK 的", ("L", "M")),
+            (2.3, 2.9, "今天\u3000下雨", ("L", "M"))]),
+        ("X0000000001_100000000_S00001", "audio/train/podcast/B00001", [
+            (0.2, 1.0, "我们开始吧", ("L",)), (2.5, seconds + 0.05, "最后一句", ("L",))]),
         ("Y0000000002_dev", "audio/dev/youtube", [(0.0, 1.2, "开发集的句子", ("DEV",))]),
         ("Y0000000003_net", "audio/test_net/youtube", [(0.3, 1.1, "测试网络", ("TEST_NET",))]),
         ("M0000000004_meet", "audio/test_meeting", [(1.0, 2.5, "会议测试", ("TEST_MEETING",))]),
@@ -312,12 +364,22 @@ def make_wenetspeech(root: Path, braces: bool = False, seconds: float = 3.0) -> 
             sid = f"{aid}_S{k:05d}"
             segments.append({"sid": sid, "confidence": 1.0, "begin_time": begin, "end_time": end, "text": text,
                              "subsets": [label(s) for s in subsets]})
-            made.segments.append(WenetSegment(aid, sid, begin, end, " ".join(text.split()), subsets))
+            made.segments.append(WenetSegment(aid, sid, begin, end, text, subsets))
+
+        def awkward(sid: str, begin: float, end: float, text: str, subsets=("L",)) -> str:
+            segments.append({"sid": sid, "confidence": 1.0, "begin_time": begin, "end_time": end, "text": text,
+                             "subsets": [label(s) for s in subsets]})
+            return f"audios[{n}].segments[{len(segments) - 1}]"
+
         if n == 0:
-            bad = f"{aid}_S{len(segs):05d}"
-            segments.append({"sid": bad, "confidence": 1.0, "begin_time": 2.6, "end_time": 2.4, "text": "坏的",
-                             "subsets": [label("L")]})
-            made.bad_times.append(bad)
+            made.bad_times.append(f"{aid}_S{len(segments):05d}")
+            awkward(made.bad_times[-1], 2.6, 2.4, "坏的")
+            made.bad_times.append(f"{aid}_S{len(segments):05d}")
+            awkward(made.bad_times[-1], 2.6, 2.6, "空的")
+            made.repeated.append(awkward(segments[0]["sid"], 2.0, 2.2, "重复的", ("L", "M")))
+            made.bad_ids.append(awkward(f"{aid}_S 99", 0.1, 0.4, "空格"))
+        if n == 1:
+            made.past_end.append(awkward(f"{aid}_S{len(segments):05d}", 2.5, seconds + 0.6, "太长了"))
         audios.append({"aid": aid, "duration": seconds, "format": "opus", "md5": "0" * 32, "path": rel,
                        "source": "youtube" if aid.startswith("Y") else "podcast", "tag": {"TEST": None},
                        "url": "", "segments": segments})
@@ -326,9 +388,18 @@ def make_wenetspeech(root: Path, braces: bool = False, seconds: float = 3.0) -> 
                    "segments": [{"sid": f"{gone}_S00000", "begin_time": 0.0, "end_time": 1.0, "text": "不存在",
                                  "confidence": 1.0, "subsets": [label("L")]}]})
     made.missing_audio.append(f"{gone}_S00000")
+    undated = "Y0000000006_undated"
+    write_audio(root / f"audio/train/youtube/{undated}.opus", seconds, 16000, "opus", seed=6)
+    audios.append({"aid": undated, "format": "opus", "path": f"audio/train/youtube/{undated}.opus", "segments": [
+        {"sid": f"{undated}_S00000", "begin_time": 0.0, "end_time": 1.0, "text": "没有时长", "subsets": [label("L")]},
+        {"sid": f"{undated}_S00001", "begin_time": 2.0, "end_time": seconds + 0.6, "text": "太长", "subsets": [label("L")]},
+    ]})
+    made.segments.append(WenetSegment(undated, f"{undated}_S00000", 0.0, 1.0, "没有时长", ("L",)))
+    made.past_end.append(f"audios[{len(audios) - 1}].segments[1]")
     manifest = {"dataset": "WenetSpeech", "language": "Mandarin", "version": "v1.0.0",
                 "audios": audios}
-    (root / "WenetSpeech.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    text = json.dumps(manifest, ensure_ascii=False, indent=2)
+    (root / "WenetSpeech.json").write_text(("\ufeff" if bom else "") + text, encoding="utf-8")
     return made
 
 
@@ -351,10 +422,13 @@ class CovostFixture:
     pairs: Tuple[str, ...]
     expected: Dict[str, List[CovostRow]] = field(default_factory=dict)  # split -> rows that must come out
     missing: List[str] = field(default_factory=list)  # clips the TSV lists that Common Voice lacks
+    repeated: List[str] = field(default_factory=list)  # clips of a row that repeats an earlier row
+    two_splits: List[str] = field(default_factory=list)  # test clips also listed as train
+    unknown_split: List[str] = field(default_factory=list)  # clips of a row whose split value is unknown
 
 
 _TRANSLATIONS = ['He said "hello" and left.', "A\ttab and a back\\slash.", "Good day.", "Close the door.",
-                 "What time is it?", "I like tea.", "This is a book.", "See you tomorrow."]
+                 "What time is it?", "I like tea.", "This is a book.", "See you tomorrow.", "Two\nlines."]
 
 
 def make_covost2(covost_dir: Path, cv: CommonVoiceFixture, pairs: Sequence[str] = ("de_en", "zh-CN_en"),
@@ -363,8 +437,10 @@ def make_covost2(covost_dir: Path, cv: CommonVoiceFixture, pairs: Sequence[str] 
 
     For each ``<src>_en`` pair: the train clips of ``cv`` as ``train`` (one as ``train_covost``), its dev
     and test clips (the first dev clip goes to CoVoST's train instead, as the two corpora split clips
-    differently), plus a row for a clip Common Voice does not have. Translations contain quotes, a tab
-    and a backslash (escaped with a backslash, as pandas writes them). ``layout``: ``combined`` writes
+    differently), plus a row for a clip Common Voice does not have, a repeat of the first row, a test
+    clip listed as train too, and (combined layouts) a row with the split value ``validation``.
+    Translations contain quotes, a tab, a backslash and a line break (escaped with a backslash, as pandas
+    writes them). ``layout``: ``combined`` writes
     ``covost_v2.<src>_<tgt>.tsv`` (path, sentence, translation, client_id, split); ``split`` writes the
     per-split files of ``get_covost_splits.py``; ``no_sentence`` writes the combined file with only
     path, translation and split (transcripts then come from validated.tsv).
@@ -388,6 +464,13 @@ def make_covost2(covost_dir: Path, cv: CommonVoiceFixture, pairs: Sequence[str] 
         ghost = CvClip(src, f"common_voice_{src}_99999999.mp3", client_id("ghost"), "Nicht da.", "Nicht da.")
         rows.append(("train", ghost, "Not there."))
         made.missing.append(ghost.clip)
+        rows.append(rows[0])
+        made.repeated.append(rows[0][1].clip)
+        rows.append(("train", clips["test"][0], "Trained on the test set."))
+        made.two_splits.append(clips["test"][0].clip)
+        if layout != "split":
+            rows.append(("validation", clips["train"][1], "A split that does not exist."))
+            made.unknown_split.append(clips["train"][1].clip)
         if layout == "split":
             for split in ("train", "dev", "test"):
                 lines = [["path", "sentence", "translation", "client_id"]]
@@ -414,10 +497,14 @@ class GenericFixture:
     expected: Dict[str, Tuple[str, str, str, Dict[str, str]]] = field(default_factory=dict)
     # utterance id -> (speaker, lang, text, translations)
     missing: List[str] = field(default_factory=list)
+    skipped: Dict[str, str] = field(default_factory=dict)  # "train.tsv:<line>" -> the reason it is skipped for
 
 
 def make_generic(root: Path, rate: int = 16000) -> GenericFixture:
-    """A folder of audio files (wav at ``rate``, one flac, one mp3) and ``train.tsv`` listing them."""
+    """A folder of audio files (wav at ``rate``, one flac, one mp3) and ``train.tsv`` listing them, saved
+    with a byte-order mark and CRLF line ends. Besides the good rows (one with a no-break space before
+    ``?``, kept): a missing file, an empty transcript, an id with a no-break space in it, an id used
+    by an earlier row, and an unknown language."""
     root = Path(root)
     made = GenericFixture(root / "train.tsv")
     rows = [["id", "path", "text", "lang", "speaker", "translation_en", "translation_de"]]
@@ -425,6 +512,7 @@ def make_generic(root: Path, rate: int = 16000) -> GenericFixture:
         ("anna-001", "wav/anna-001.wav", 'Sie sagte "ja".', "de", "anna", "She said \"yes\".", ""),
         ("002", "wav/li-002.flac", "你好", "zh-CN", "li", "Hello", "Hallo"),
         ("bob-003", "mp3/bob-003.mp3", "Good evening", "en", "bob", "", "Guten Abend"),
+        ("zoe-006", "wav/zoe-006.wav", "Où est la gare\u00a0?", "fr", "zoe", "Where is the station?", ""),
     ]
     for n, (uid, rel, text, lang, spk, en, de) in enumerate(items):
         fmt = "mp3" if rel.endswith(".mp3") else "wav"
@@ -442,7 +530,12 @@ def make_generic(root: Path, rate: int = 16000) -> GenericFixture:
     rows.append(["carl-004", "wav/carl-004.wav", "Missing file", "en", "carl", "", ""])
     made.missing.append("carl-004")
     rows.append(["dora-005", "wav/anna-001.wav", "   ", "de", "dora", "", ""])  # empty transcript
-    _write_plain_tsv(made.tsv, rows)
+    for row, reason in ((["eve\u00a0007", "wav/anna-001.wav", "Hallo", "de", "", "", ""], "bad id"),
+                        (["anna-001", "wav/anna-001.wav", "Noch einmal", "de", "anna", "", ""], "repeated id"),
+                        (["fay-008", "wav/anna-001.wav", "Hallo", "klingon", "fay", "", ""], "unknown language")):
+        rows.append(row)
+        made.skipped[f"{made.tsv}:{len(rows)}"] = reason
+    _write_plain_tsv(made.tsv, rows, windows=True)
     return made
 
 

@@ -114,7 +114,7 @@ def test_wav_scp_entries(tmp_path):
 
 @pytest.fixture(scope="module")
 def cv_fixture(tmp_path_factory):
-    return make_commonvoice(tmp_path_factory.mktemp("cv"), ("de", "zh-CN"))
+    return make_commonvoice(tmp_path_factory.mktemp("cv"), ("de", "zh-CN"), long_sentence=True)
 
 
 def test_commonvoice(cv_fixture, tmp_path):
@@ -132,9 +132,10 @@ def test_commonvoice(cv_fixture, tmp_path):
             assert set(per_lang["text"]) == {u for u, c in expected.items() if c.locale == locale}
     text = check_dir(tmp_path / "commonvoice_train")["text"]
     assert 'Er sagte: "Hallo" und ging.' in text.values()
-    assert "Sie nannte es \"'s Gärtle\"." in text.values()
+    assert "Sie nannte es \"'s Gärtle\". Es kostet 1\u202f000\u00a0€." in text.values()  # Unicode spaces kept
     assert "Ein Tabulator steht hier." in text.values()  # the tab inside the sentence
-    assert "他说“你好”。" in text.values()
+    assert "他说“你好”。" in text.values() and "今天\u3000天气很好。" in text.values()
+    assert max(len(t) for t in text.values()) > 100_000  # a sentence of a pasted paragraph
     # Missing clips and empty sentences are reported with file and line, not written.
     missing = result.skips.describe("missing clip")
     for locale in ("de", "zh-CN"):
@@ -142,6 +143,13 @@ def test_commonvoice(cv_fixture, tmp_path):
             assert clip in missing and f"{cv_fixture.root / locale / 'train.tsv'}:7" in missing
             assert not any(clip[:-4] in u for u in text)
     assert result.skips.count("empty sentence") == 2
+    # Rows of index files as they really are: each skipped, counted and named by file and line.
+    for reason, lines in (("repeated id", cv_fixture.repeated), ("clip in two splits", cv_fixture.two_splits),
+                          ("bad id", cv_fixture.bad_name)):
+        assert result.skips.count(reason) == 2, (reason, result.skips.describe(reason))
+        assert all(line in result.skips.describe(reason) for line in lines.values())
+    test_ids = set(check_dir(tmp_path / "commonvoice_test")["text"])
+    assert not test_ids & set(text)  # the test clip listed in train.tsv too is only in test
     # The audio: 48 kHz mp3 clips come out of their wav.scp pipes at 16 kHz.
     utt = sorted(text)[0]
     entry = load_data_dir(tmp_path / "commonvoice_train")["wav.scp"][utt]
@@ -198,6 +206,9 @@ def test_fleurs(tmp_path):
     assert result.skips.count("missing audio") == 3
     assert fl.missing[0].file_name in result.skips.describe("missing audio")
     assert result.skips.count("malformed row") == 3 and fl.malformed[0] in result.skips.describe("malformed row")
+    for reason, lines in (("bad id", fl.bad_name), ("empty transcript", fl.empty)):  # CRLF lines count as one
+        assert result.skips.count(reason) == 3 and all(line in result.skips.describe(reason) for line in lines)
+    assert "巴黎\u3000在法国。" in check_dir(tmp_path / "out" / "fleurs_train")["text"].values()
     utt = ones[0]
     assert train["wav.scp"][utt].endswith(".wav")  # 16 kHz wav: the path itself
     assert len(audio_of(tmp_path / "out" / "fleurs_train_de_de", utt)) == int(0.4 * SR)
@@ -219,7 +230,7 @@ def test_fleurs_normalized_transcripts_and_archives(tmp_path):
 
 @pytest.mark.parametrize("braces", [False, True])
 def test_wenetspeech(tmp_path, braces):
-    ws = make_wenetspeech(tmp_path / "ws", braces=braces)
+    ws = make_wenetspeech(tmp_path / "ws", braces=braces, bom=braces)
     result = wenetspeech.prepare(ws.root, ["L", "M", "S", "DEV", "TEST_NET", "TEST_MEETING"], tmp_path / "out")
     for label, name in wenetspeech.SUBSETS.items():
         if label == "W":
@@ -233,10 +244,53 @@ def test_wenetspeech(tmp_path, braces):
         assert set(files["wav.scp"]) == {s.aid for s in expected.values()}
         assert all(v.endswith(f"{k}.opus") for k, v in files["wav.scp"].items())
     assert result.skips.describe("missing audio").startswith(ws.missing_audio[0])
-    assert result.skips.describe("bad segment").startswith(ws.bad_times[0])
+    assert all(sid in result.skips.describe("bad segment") for sid in ws.bad_times)
     seg = ws.subset("M")[1]
     samples = audio_of(tmp_path / "out" / "wenetspeech_train_m", seg.sid)
     assert len(samples) == round((seg.end - seg.begin) * SR)
+
+
+def test_wenetspeech_index_as_it_really_is(tmp_path, monkeypatch):
+    """Rows of WenetSpeech.json that are broken are skipped with the JSON path of the entry, counted, and
+    never fatal: a repeated sid (the first kept), segments past the end of their audio (also where the
+    entry gives no duration and the header does), an id with a space, empty segments; Unicode spaces in
+    the text are kept. The JSON is parsed incrementally: json.load (the whole file at once) is never called."""
+    import json
+
+    def no_json_load(*args, **kwargs):
+        raise AssertionError("WenetSpeech.json must be parsed incrementally, not with json.load")
+
+    monkeypatch.setattr(json, "load", no_json_load)
+    ws = make_wenetspeech(tmp_path / "ws")
+    result = wenetspeech.prepare(ws.root, ["L", "M", "DEV", "TEST_NET", "TEST_MEETING"], tmp_path / "out")
+    assert set(result.combined) == {"train_l", "train_m", "dev", "test_net", "test_meeting"}
+    train_l = check_dir(tmp_path / "out" / "wenetspeech_train_l")
+    first = ws.segments[0]
+    assert train_l["text"][first.sid] == first.text  # the repeat with other text is not what was kept
+    assert "今天\u3000下雨" in train_l["text"].values()
+    assert any(s.end > 3.0 for s in ws.subset("L")) and all(s.sid in train_l["text"] for s in ws.subset("L"))
+    for reason, paths in (("repeated id", ws.repeated), ("segment past the end", ws.past_end),
+                          ("bad id", ws.bad_ids)):
+        described = result.skips.describe(reason)
+        assert all(f"WenetSpeech.json {path}" in described for path in paths), (reason, described)
+    assert result.skips.count("repeated id") == 2  # once in train_l, once in train_m
+    assert result.skips.count("segment past the end") == 2 and result.skips.count("bad segment") == 2
+    assert "after the end of its recording" in result.skips.describe("segment past the end")
+    with pytest.raises(CorpusError, match=r"segment past the end.*--strict"):
+        wenetspeech.prepare(ws.root, ["L"], tmp_path / "strict", strict=True)
+    assert not (tmp_path / "strict" / "wenetspeech_train_l").exists()
+
+
+def test_wenetspeech_broken_json_names_the_file(tmp_path):
+    ws = make_wenetspeech(tmp_path / "ws")
+    manifest = ws.root / "WenetSpeech.json"
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(text[: text.index('"Y0000000002_dev"') + 40], encoding="utf-8")  # a cut download
+    with pytest.raises(CorpusError, match=r"WenetSpeech.json: not valid JSON after audios\[1\].*download complete"):
+        wenetspeech.prepare(ws.root, ["L"], tmp_path / "out")
+    manifest.write_text('{"dataset": "WenetSpeech"}', encoding="utf-8")
+    with pytest.raises(CorpusError, match="no 'audios' list"):
+        wenetspeech.prepare(ws.root, ["L"], tmp_path / "out")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -255,9 +309,16 @@ def test_covost2(cv_fixture, tmp_path, layout):
         assert files["utt2lang"] == {u: {"de": "de", "zh-CN": "zh"}[r.clip.locale] for u, r in expected.items()}
     translations = check_dir(tmp_path / "out" / "covost2_train_de_en")["text.en"].values()
     assert 'He said "hello" and left.' in translations and "A tab and a back\\slash." in translations
-    assert len(cs.expected["train"]) == 10  # train_covost rows are training data too
+    assert len(cs.expected["train"]) == 12  # train_covost rows are training data too
+    every = [value for split in ("train", "dev", "test")
+             for _, value in read_kaldi(tmp_path / "out" / f"covost2_{split}" / "text.en")]
+    assert "Two lines." in every  # an escaped line break inside a translation
     reason = "no transcript" if layout == "no_sentence" else "missing clip"
     assert all(clip in result.skips.describe(reason) for clip in cs.missing)
+    repeated = result.skips.describe("repeated id")  # names the utterance and the TSV lines of both rows
+    assert result.skips.count("repeated id") == 2 and all(Path(c).stem in repeated for c in cs.repeated)
+    assert all(clip in result.skips.describe("clip in two splits") for clip in cs.two_splits)
+    assert all(clip in result.skips.describe("unknown split value") for clip in cs.unknown_split)
 
 
 def test_covost2_errors(cv_fixture, tmp_path):
@@ -279,6 +340,7 @@ def test_generic(tmp_path):
     out = generic.prepare(gen.tsv, tmp_path / "data" / "train")
     files = check_dir(out)
     assert files["text"] == {u: e[2] for u, e in gen.expected.items()}
+    assert files["text"]["zoe-006"] == "Où est la gare\u00a0?"  # a no-break space is kept
     assert files["utt2spk"] == {u: e[0] for u, e in gen.expected.items()}
     assert files["utt2lang"] == {u: e[1] for u, e in gen.expected.items()}
     for tgt in ("en", "de"):
@@ -290,6 +352,15 @@ def test_generic(tmp_path):
         generic.prepare(gen.tsv, tmp_path / "data" / "strict", strict=True)
 
 
+def test_generic_skips_bad_rows_by_file_and_line(tmp_path, caplog):
+    gen = make_generic(tmp_path / "corpus")
+    with caplog.at_level("WARNING"):
+        generic.prepare(gen.tsv, tmp_path / "train")
+    for where, reason in gen.skipped.items():
+        assert re.search(f"{reason}: .*{re.escape(where)}", caplog.text), (where, reason)
+    assert "U+00A0 NO-BREAK SPACE" in caplog.text  # what is wrong with the id, made visible
+
+
 def test_combine_merges_translations_and_excludes(cv_fixture, tmp_path):
     commonvoice.prepare(cv_fixture.root, ["de"], tmp_path / "cv")
     cs = make_covost2(tmp_path / "cs", cv_fixture, ("de_en",))
@@ -299,7 +370,7 @@ def test_combine_merges_translations_and_excludes(cv_fixture, tmp_path):
     files = check_dir(tmp_path / "train")
     cv_train = set(check_dir(tmp_path / "cv" / "commonvoice_train")["text"])
     assert set(files["text"]) == cv_train  # CoVoST's copy of a CV dev clip is excluded
-    assert set(files["text.en"]) == cv_train and report.merged == 4 and report.excluded == 1
+    assert set(files["text.en"]) == cv_train and report.merged == 5 and report.excluded == 1
 
 
 # ----------------------------------------------------------------------------------------------
@@ -335,7 +406,7 @@ def test_data_sh_commonvoice(cv_fixture, tmp_path):
     assert "local/data.sh --langs de,zh-CN" in proc.stderr  # prints its command line
     for name in ("train", "dev", "test_commonvoice"):
         check_dir(data / name)
-    assert len(check_dir(data / "train")["text"]) == 8
+    assert len(check_dir(data / "train")["text"]) == 10
 
 
 def test_data_sh_wenetspeech(tmp_path):
@@ -361,7 +432,7 @@ def test_data_sh_fleurs_and_covost2(cv_fixture, tmp_path):
     proc = run_data_sh("covost2", ["--pairs", "de_en", "--data_dir", str(tmp_path / "d2")], env)
     assert proc.returncode == 0, proc.stderr  # COVOST2_CV_ROOT defaults to COMMONVOICE
     assert proc.stdout.strip().splitlines()[-1] == "test_sets: test_covost2"
-    assert len(check_dir(tmp_path / "d2" / "train")["text.en"]) == 5
+    assert len(check_dir(tmp_path / "d2" / "train")["text.en"]) == 6
 
 
 def test_data_sh_multilingual(tmp_path):

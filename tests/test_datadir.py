@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from part.bin import datadir as datadir_cli
 from part.data import datadir as dd
 from part.data.audio import AudioError, audio_info, read_audio, read_audio_with_info
 from part.data.datadir import DataDirError, fix_data_dir, load_data_dir, validate_data_dir, write_data_dir
@@ -245,7 +246,7 @@ def test_bad_input_is_reported_with_file_line_and_id(tmp_path, case):
         assert f"{data_path / expected[0]}:{expected[1]}: " in str(err)
     assert err.fix, f"no advice in: {err}"
     # the command line exits non-zero and prints the error
-    assert dd.main(["validate", "--check_audio", str(check_audio).lower(), str(data_path)]) == 1
+    assert datadir_cli.main(["validate", "--check_audio", str(check_audio).lower(), str(data_path)]) == 1
     # validation never writes
     assert {p.name: p.read_bytes() for p in data_path.iterdir()} == before
     if not check_audio:
@@ -326,6 +327,7 @@ def test_segments_valid_and_read(tmp_path):
     ("spk1-rec1-0150-0250 rec1 2.50 1.50", ["invalid times"]),
     ("spk1-rec1-0150-0250 rec1 one two", ["must be numbers"]),
     ("spk1-rec1-0150-0250 rec1 4.00 5.00", ["starts at 4.000 s", "lasts 3.000 s"]),
+    ("spk1-rec1-0150-0250 rec1 2.50 3.50", ["ends at 3.500 s", "after the end of recording 'rec1'"]),
 ])
 def test_bad_segments(tmp_path, segment_line, words):
     data_path = _segmented_dir(tmp_path)
@@ -368,8 +370,11 @@ def test_read_audio_pipe_and_segment(tmp_path):
     np.testing.assert_array_equal(direct, piped)
     to_end = read_audio(str(path), segment=(1.5, -1))
     assert len(to_end) == 8000
-    clipped = read_audio(str(path), segment=(1.5, 9.0))
-    assert len(clipped) == 8000
+    rounded = read_audio(str(path), segment=(1.5, 2.05))  # within the tolerance: cut at the end
+    assert len(rounded) == 8000
+    # Clearly past the end: cutting would keep a transcript of audio that is not there.
+    with pytest.raises(AudioError, match=r"utterance 'u9'.*ends 7.000 s after the end"):
+        read_audio(str(path), segment=(1.5, 9.0), utt_id="u9")
 
 
 def test_read_audio_errors_name_the_utterance(tmp_path):
@@ -400,11 +405,14 @@ def _corpus(n: int = 4):
 
 
 def test_write_data_dir_writes_sorted_files(tmp_path):
-    data = write_data_dir(tmp_path / "d", **_corpus())
-    assert sorted(data) == ["spk2utt", "text", "text.en", "utt2lang", "utt2spk", "wav.scp"]
+    summary = write_data_dir(tmp_path / "d", **_corpus())
+    assert summary.num_utterances == 4 and summary.num_speakers == 2 and summary.translations == {"en": 1}
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [
+        "spk2utt", "text", "text.en", "utt2lang", "utt2spk", "wav.scp"]
     assert lines(tmp_path / "d" / "text")[0] == "spk0-000 some words spk0-000"
     assert lines(tmp_path / "d" / "spk2utt") == ["spk0 spk0-000 spk0-002", "spk1 spk1-001 spk1-003"]
-    assert [line.split()[0] for line in lines(tmp_path / "d" / "wav.scp")] == sorted(data.utt_ids)
+    assert [line.split()[0] for line in lines(tmp_path / "d" / "wav.scp")] == [
+        "spk0-000", "spk0-002", "spk1-001", "spk1-003"]
     assert validate_data_dir(tmp_path / "d").ok
     assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no tmp dir left
 
@@ -419,21 +427,84 @@ def test_write_data_dir_replaces_atomically_and_rejects_bad_input(tmp_path):
     bad["utt2lang"] = {u: "xx" for u in bad["utt2lang"]}
     with pytest.raises(DataDirError, match=r"d/utt2lang:1: utterance 'spk0-000': unknown language"):
         write_data_dir(tmp_path / "d", **bad)
-    newline = _corpus(2)
-    newline["text"]["spk0-000"] = "two\nlines"
-    with pytest.raises(DataDirError, match="line break"):
-        write_data_dir(tmp_path / "d", **newline)
+    spaced = _corpus(2)
+    spaced["utt2spk"] = {u: "spk 0" for u in spaced["utt2spk"]}
+    with pytest.raises(DataDirError, match=r"bad speaker id 'spk 0'.*U\+0020 SPACE"):
+        write_data_dir(tmp_path / "d", **spaced)
     assert {p.name: p.read_bytes() for p in (tmp_path / "d").iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
 
 
+def test_writer_keeps_transcripts_verbatim_but_one_line(tmp_path):
+    """Only what a Kaldi line cannot hold changes: line breaks and tabs, runs of ASCII spaces."""
+    corpus = _corpus(3)
+    corpus["text"]["spk0-000"] = "Où est la gare\u00a0?"  # no-break space before ? (French typography)
+    corpus["text"]["spk1-001"] = "今天\u3000天气"  # ideographic space between Han characters
+    corpus["text"]["spk0-002"] = "two\nlines\tand  a\u2028separator "
+    write_data_dir(tmp_path / "d", **corpus)
+    text = dict(line.split(" ", 1) for line in lines(tmp_path / "d" / "text"))
+    assert text == {"spk0-000": "Où est la gare\u00a0?", "spk1-001": "今天\u3000天气",
+                    "spk0-002": "two lines and a separator"}
+    assert dd.read_kaldi_dict(tmp_path / "d" / "text") == text  # read back as written
+
+
+def test_writer_sorts_externally_in_byte_order_and_reports_repeats(tmp_path, monkeypatch):
+    """More utterances than the sort buffer holds: runs on disk, merged in C-locale (byte) order;
+    a repeated id keeps its first utterance and names where the others came from."""
+    from part.data import external_sort
+
+    monkeypatch.setattr(external_sort, "SORT_BUFFER_BYTES", 2000)
+    rng = np.random.default_rng(0)
+    words = ["Zeta", "alpha", "Ärger", "ärger", "b", "B", "日本", "a-b", "a_b", "a.b"]
+    words += [f"u{i}" for i in range(200)]
+    ids = [f"spk{rng.integers(3)}-{word}" for word in words]
+    ids = list(dict.fromkeys(ids))
+    order = rng.permutation(len(ids))
+    repeats = []
+    with dd.DataDirWriter(tmp_path / "d", on_duplicate=lambda *args: repeats.append(args)) as writer:
+        assert writer._sorter is None  # nothing is written before the first utterance
+        for n, i in enumerate(order):
+            utt = ids[i]
+            writer.add(dd.Utterance(utt, utt.split("-")[0], "de", f"text of {utt}", f"/w/{utt}.wav"), f"in:{n}")
+        writer.add(dd.Utterance(ids[0], ids[0].split("-")[0], "de", "again", "/w/x.wav"), "in:repeat")
+        assert len(writer._sorter._runs) > 1  # the buffer overflowed: sorted runs on disk
+        assert (tmp_path / "d").exists() is False  # nothing in place before the commit
+    keys = [line.split(" ", 1)[0] for line in lines(tmp_path / "d" / "text")]
+    assert keys == sorted(ids, key=lambda k: k.encode("utf-8"))
+    first = "in:" + str(list(order).index(0))
+    assert repeats == [(ids[0], "in:repeat", first)]
+    assert dd.read_kaldi_dict(tmp_path / "d" / "text")[ids[0]] == f"text of {ids[0]}"
+    assert writer.summary.num_utterances == len(ids) and writer.num_duplicates == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # run files and tmp dir are gone
+
+
+def test_writer_leaves_the_old_dir_when_killed(tmp_path):
+    write_data_dir(tmp_path / "d", **_corpus(2))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "d").iterdir()}
+    with pytest.raises(KeyboardInterrupt):
+        with dd.DataDirWriter(tmp_path / "d") as writer:
+            writer.add(dd.Utterance("s-1", "s", "en", "new", "/w/1.wav"))
+            raise KeyboardInterrupt
+    assert {p.name: p.read_bytes() for p in (tmp_path / "d").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+    with pytest.raises(DataDirError, match=r"'s-1'.*two utterances have this id \(b.tsv:2; the first: a.tsv:1\)"):
+        with dd.DataDirWriter(tmp_path / "d") as writer:  # without a handler a repeated id is an error
+            writer.add(dd.Utterance("s-1", "s", "en", "one", "/w/1.wav"), "a.tsv:1")
+            writer.add(dd.Utterance("s-1", "s", "en", "two", "/w/2.wav"), "b.tsv:2")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "d").iterdir()} == before
+
+
 def test_write_data_dir_with_segments(tmp_path):
-    data = write_data_dir(
+    write_data_dir(
         tmp_path / "d", wav_scp={"rec1": "/r/rec1.wav"}, text={"s-1": "a", "s-2": "b"},
         utt2spk={"s-1": "s", "s-2": "s"}, utt2lang={"s-1": "en", "s-2": "en"},
         segments={"s-1": ("rec1", 0.0, 1.25), "s-2": ("rec1", 1.25, 2.0)})
     assert lines(tmp_path / "d" / "segments") == ["s-1 rec1 0.000 1.250", "s-2 rec1 1.250 2.000"]
-    assert data.wav_entry("s-2") == ("/r/rec1.wav", (1.25, 2.0))
+    assert lines(tmp_path / "d" / "wav.scp") == ["rec1 /r/rec1.wav"]
+    utts = list(dd.iter_utterances(tmp_path / "d"))
+    assert [(u.utt_id, u.wav, u.segment) for u in utts] == [
+        ("s-1", "/r/rec1.wav", dd.Segment("rec1", 0.0, 1.25)), ("s-2", "/r/rec1.wav", dd.Segment("rec1", 1.25, 2.0))]
+    assert load_data_dir(tmp_path / "d").wav_entry("s-2") == ("/r/rec1.wav", (1.25, 2.0))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -449,8 +520,8 @@ def test_fix_data_dir_keeps_common_utterances(tmp_path):
     (data_path / "spk2utt").unlink()
     original = {p.name: p.read_bytes() for p in data_path.iterdir() if p.is_file()}
     result = fix_data_dir(data_path)
-    assert result.kept == ["spk1-a", "spk2-b"]
-    assert result.dropped == {"spk1-b": "empty transcript in text", "spk2-a": "not in utt2lang"}
+    assert result.num_kept == 2 and result.num_before == 4
+    assert result.examples == {"empty transcript in text": ["spk1-b"], "not in utt2lang": ["spk2-a"]}
     summary = result.summary()
     assert "kept 2 of 4" in summary and "not in utt2lang" in summary and "empty transcript" in summary
     assert lines(data_path / "spk2utt") == ["spk1 spk1-a", "spk2 spk2-b"]
@@ -466,7 +537,7 @@ def test_fix_data_dir_rewrites_aliases_and_drops_segment_orphans(tmp_path):
     _replace_line(data_path / "utt2lang", 1, "spk1-rec1-0000-0100 fr_fr")
     _replace_line(data_path / "segments", 2, "spk1-rec1-0150-0250 rec2 1.50 2.50")
     result = fix_data_dir(data_path)
-    assert result.dropped == {"spk1-rec1-0150-0250": "segment's recording not in wav.scp"}
+    assert result.examples == {"segment's recording not in wav.scp": ["spk1-rec1-0150-0250"]}
     assert lines(data_path / "utt2lang") == ["spk1-rec1-0000-0100 fr"]
     assert validate_data_dir(data_path).ok
 
@@ -480,11 +551,144 @@ def test_fix_data_dir_needs_the_required_files(tmp_path):
 
 def test_cli_validate_and_fix(tmp_path, capsys):
     data_path = make_data_dir(tmp_path)
-    assert dd.main(["validate", str(data_path)]) == 0
+    assert datadir_cli.main(["validate", str(data_path)]) == 0
     assert "is valid" in capsys.readouterr().out
     shutil.copy(data_path / "text", data_path / "text.bak")
     _break_unsorted(tmp_path, data_path)
-    assert dd.main(["validate", str(data_path)]) == 1
+    assert datadir_cli.main(["validate", str(data_path)]) == 1
     assert "not sorted" in capsys.readouterr().err
-    assert dd.main(["fix", str(data_path)]) == 0
-    assert dd.main(["validate", str(data_path)]) == 0
+    assert datadir_cli.main(["fix", str(data_path)]) == 0
+    assert datadir_cli.main(["validate", str(data_path)]) == 0
+
+
+def test_segment_ending_within_the_tolerance_is_valid(tmp_path):
+    data_path = _segmented_dir(tmp_path)
+    _replace_line(data_path / "segments", 2, "spk1-rec1-0150-0250 rec1 2.50 3.05")
+    assert validate_data_dir(data_path, check_audio=True).ok
+    assert len(load_data_dir(data_path).read_audio("spk1-rec1-0150-0250")) == 8000
+
+
+# ----------------------------------------------------------------------------------------------
+# The one `id value` reader
+
+
+def _problems_of(path: Path, **options):
+    found = []
+    lines = list(dd.iter_kaldi_file(path, lambda kind, err: found.append((kind, err)), **options))
+    return lines, found
+
+
+@pytest.mark.parametrize("content, kind, line, key, words", [
+    (b"\xef\xbb\xbfa-1 x\nb-1 y\n", "byte-order mark", 1, None, ["byte-order mark", "sed -i"]),
+    (b"a-1 x\r\nb-1 y\r\n", "CRLF", 1, None, ["carriage return"]),
+    (b"a-1 x\n\nb-1 y\n", "empty line", 2, None, ["empty line"]),
+    (b"a-1 x\n  b-1 y\n", "leading whitespace", 2, "b-1", ["starts with whitespace"]),
+    (b"a-1 x\nb\xc2\xa01 y\n", "bad id", 2, "b\u00a01", ["U+00A0 NO-BREAK SPACE"]),
+    (b"a-1 x\nb\x071 y\n", "bad id", 2, "b\x071", ["U+0007"]),
+    (b"a-1 x\nb-1\n", "no value after the id", 2, "b-1", ["no value"]),
+    (b"b-1 x\na-1 y\n", "unsorted", 2, "a-1", ["not sorted", "'b-1'"]),
+    (b"a-1 x\na-1 x\n", "duplicate id", 2, "a-1", ["the same line is at line 1"]),
+    (b"a-1 x\na-1 z\n", "duplicate id", 2, "a-1", ["another value", "first at line 1"]),
+    (b"a-1 caf\xe9\n", "not UTF-8", 1, "a-1", ["0xe9", "iconv"]),
+])
+def test_reader_names_every_problem(tmp_path, content, kind, line, key, words):
+    path = tmp_path / "utt2x"
+    path.write_bytes(content)
+    _, found = _problems_of(path)
+    matching = [err for k, err in found if k == kind]
+    assert matching, found
+    err = matching[0]
+    assert (err.line, err.key) == (line, key) and str(path) in str(err) and all(w in str(err) for w in words)
+    with pytest.raises(DataDirError):  # the default handler stops at the first problem
+        list(dd.iter_kaldi_file(path))
+
+
+def test_reader_yields_each_id_once_with_what_is_wrong(tmp_path):
+    path = tmp_path / "text"
+    path.write_bytes("a-1  one\ttwo  \na-1 other\nb-1\nc-1 \u3000three\u00a0?\nc-1 \u3000three\u00a0?\n".encode())
+    lines, found = _problems_of(path, value_name="transcript")
+    assert [(x.key, x.value, x.bad) for x in lines] == [
+        ("a-1", "one\ttwo", "conflicting duplicate lines in text"),
+        ("b-1", "", "empty transcript in text"),
+        ("c-1", "\u3000three\u00a0?", None),  # Kaldi reading: only ASCII spaces and tabs separate
+    ]
+    assert [kind for kind, _ in found] == ["duplicate id", "empty transcript", "duplicate id"]
+
+
+def test_read_kaldi_dict_finds_repeats_anywhere(tmp_path):
+    path = tmp_path / "hyp"
+    path.write_text("b x\na \nb y\n", encoding="utf-8")
+    with pytest.raises(DataDirError, match=r"hyp:3: example 'b': duplicate id .*first at line 1"):
+        dd.read_kaldi_dict(path, kind="example", allow_empty=True, sorted_ids=False)
+    path.write_text("b x\na \n", encoding="utf-8")
+    assert dd.read_kaldi_dict(path, allow_empty=True, sorted_ids=False) == {"b": "x", "a": ""}
+
+
+def test_kaldi_value_and_ids():
+    assert dd.kaldi_value(" a\tb\r\nc  d\u2028e\u3000f\u00a0? ") == "a b c d e\u3000f\u00a0?"
+    assert dd.id_problem("spk1-utt_2.x") is None and dd.id_problem("日本-1") is None
+    assert "U+3000 IDEOGRAPHIC SPACE" in dd.id_problem("a\u3000b")
+    assert "U+200B ZERO WIDTH SPACE" in dd.id_problem("a\u200bb")
+    assert dd.id_problem("") == "the id is empty"
+
+
+# ----------------------------------------------------------------------------------------------
+# Streaming: validation and fixing of files sorted on disk
+
+
+def test_unsorted_file_stops_the_checks_across_files(tmp_path):
+    data_path = make_data_dir(tmp_path)
+    _break_unsorted(tmp_path, data_path)
+    _break_missing_from_utt2lang(tmp_path, data_path)
+    report = validate_data_dir(data_path)
+    assert report.unsorted == ["text"]
+    assert not any("missing from" in str(e) for e in report.errors)  # a join over an unsorted file lies
+    assert any("checks across files were skipped" in w and "fix_data_dir" in w for w in report.warnings)
+
+
+def test_spk2utt_is_checked_in_bounded_memory(tmp_path, monkeypatch):
+    """spk2utt goes through the external sort (tiny buffer: runs on disk) and still names the exact line."""
+    from part.data import external_sort
+
+    monkeypatch.setattr(external_sort, "SORT_BUFFER_BYTES", 200)
+    utts = {f"spk{i % 7}-{i:04d}": 4000 for i in range(60)}
+    data_path = make_data_dir(tmp_path, num_samples=utts, translations=False)
+    assert validate_data_dir(data_path).ok
+    spk2utt = lines(data_path / "spk2utt")
+    spk2utt[3] = spk2utt[3] + " spk0-0000"
+    _write(data_path / "spk2utt", spk2utt)
+    find_error(validate_data_dir(data_path), "spk2utt", 4, "spk3", "spk0-0000", "listed twice", "'spk0'")
+
+
+def test_fix_data_dir_sorts_and_repairs_what_editors_leave(tmp_path, monkeypatch):
+    from part.data import external_sort
+
+    monkeypatch.setattr(external_sort, "SORT_BUFFER_BYTES", 200)
+    data_path = make_data_dir(tmp_path)
+    text = list(reversed(lines(data_path / "text"))) + [lines(data_path / "text")[0]]  # unsorted, a repeat
+    (data_path / "text").write_bytes(("\ufeff" + "\r\n".join(text) + "\r\n").encode())  # BOM, CRLF
+    assert not validate_data_dir(data_path).ok
+    result = fix_data_dir(data_path)
+    assert result.num_kept == 4 and "removed 1 repeated identical lines" in result.summary()
+    assert validate_data_dir(data_path, check_audio=True).ok
+    assert lines(data_path / "text") == sorted(text[:4])
+    assert sorted(p.name for p in data_path.iterdir() if p.name.startswith(".")) == [".backup"]
+
+
+def test_external_sort_merges_in_rounds_in_byte_order(tmp_path, monkeypatch):
+    from part.data import external_sort
+
+    monkeypatch.setattr(external_sort, "MAX_RUNS_PER_MERGE", 3)
+    rng = np.random.default_rng(1)
+    alphabet = ["a", "B", "z", "-", "_", "é", "É", "日", "𝄞", " ", "\t", "\udce9"]  # \udce9: a non-UTF-8 byte
+    words = ["".join(rng.choice(alphabet, size=rng.integers(1, 6))) for _ in range(500)]
+    with external_sort.ExternalSorter(tmp_path, buffer_bytes=1000) as sorter:
+        for word in words:
+            sorter.add(word)
+        result = list(sorter)
+        assert len(list((tmp_path).glob(".sort-*/run*"))) <= 3  # merged in rounds of at most 3 files
+    expected = sorted(words, key=lambda w: w.encode("utf-8", errors="surrogateescape"))
+    assert result == expected
+    assert not list(tmp_path.iterdir())  # the run files are gone
+    with pytest.raises(ValueError, match="line break"):
+        external_sort.ExternalSorter().add("a\nb")

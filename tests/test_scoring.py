@@ -313,7 +313,7 @@ def test_part_score_errors(tmp_path, caplog):
     d = write_decode_dir(tmp_path / "dup", "asr", ASR_ROWS[:2], {})
     with open(d / "ref", "a") as f:
         f.write("spk1-a__asr again\n")
-    with pytest.raises(ScoringError, match=r"ref:3: duplicate id 'spk1-a__asr' \(first on line 1\)"):
+    with pytest.raises(ScoringError, match=r"ref:3: example 'spk1-a__asr': duplicate id .*first at line 1"):
         load_decode_dir(d)
     d = write_decode_dir(tmp_path / "lang", "asr", [("spk1-a__asr", "xx", "xx", "hello")], {})
     with pytest.raises(ScoringError, match="spk1-a__asr.*unknown language code 'xx'"):
@@ -399,3 +399,17 @@ def test_git_revision_without_git_command(tmp_path):
     (repo / ".git/refs/heads/main").unlink()
     (repo / ".git/packed-refs").write_text("# pack-refs\nfeedbeef refs/heads/main\n")
     assert git_revision(repo) == "feedbeef (main)"
+
+
+def test_unicode_spaces_in_references_score_as_spaces():
+    """Transcripts keep the no-break space of French typography and U+3000 between Han characters;
+    every normaliser turns them into plain spaces, so a hypothesis with a plain space is correct."""
+    from part.scoring.normalize import NORMALIZERS, get_normalizer
+    from part.scoring.tokenize import scoring_tokens
+
+    for name in NORMALIZERS:
+        zh = get_normalizer(name, "zh")
+        assert scoring_tokens(zh("今天\u3000天气"), "zh") == scoring_tokens(zh("今天 天气"), "zh") == ["今", "天", "天", "气"]
+        fr = get_normalizer(name, "fr")
+        assert fr("Où est la gare\u00a0?").split() == fr("Où est la gare ?").split()
+        assert fr("a\u200bb\u202fc") == fr("a b c")

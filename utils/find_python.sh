@@ -2,7 +2,7 @@
 # Sourced by the utils/ scripts that run Python: sets ${python} to the part environment's interpreter
 # and puts the repository on PYTHONPATH, so the scripts work with or without an activated venv.
 #
-#   . "$(dirname "$0")/find_python.sh"; "${python}" -m part.data.datadir ...
+#   . "$(dirname "$0")/find_python.sh"; "${python}" -m part.bin.datadir ...
 #
 # Order: $PART_PYTHON if set; python3 of an activated virtual environment; the repository's
 # tools/venv (found through symlinked utils/ dirs too); python3 on PATH.

@@ -19,4 +19,4 @@ if [ $# -ne 1 ]; then
 fi
 . "${utils_dir}/find_python.sh"
 
-"${python}" -m part.data.datadir fix "$1"
+"${python}" -m part.bin.datadir fix "$1"

@@ -26,5 +26,5 @@ if [ $# -ne 1 ]; then
 fi
 . "${utils_dir}/find_python.sh"
 
-"${python}" -m part.data.datadir validate --check_audio "${check_audio}" --sample_rate "${sample_rate}" \
+"${python}" -m part.bin.datadir validate --check_audio "${check_audio}" --sample_rate "${sample_rate}" \
   --policy "${policy}" --max_errors "${max_errors}" "$1"

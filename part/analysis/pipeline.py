@@ -20,7 +20,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 
 from part.analysis.data import Batcher, example_groups, sample_ids
 from part.data.sources import ExampleSource
+from part.fileio import atomic_write_text
 
 PHASE_RE = re.compile(r"phase\d+$")
 
@@ -76,10 +76,7 @@ def discover_phases(method_dir: Path) -> List[str]:
 
 
 def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
 
 
 def _read_json(path: Path) -> Optional[dict]:

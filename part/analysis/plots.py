@@ -2,13 +2,13 @@
 side), the PCA scatter of pooled adapter outputs, and a per-phase summary chart. Headless (Agg)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from part.analysis.data import parse_label
+from part.fileio import atomic_path
 
 
 def _plt():
@@ -21,11 +21,8 @@ def _plt():
 
 
 def _save(fig, path: Path, dpi: int = 110) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     _plt().close(fig)
 
 

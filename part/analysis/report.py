@@ -6,7 +6,6 @@ report that includes it from elsewhere must prefix the links with the analysis d
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -14,6 +13,7 @@ import numpy as np
 
 from part.analysis.gradients import similarity_summary
 from part.analysis.pipeline import phase_sort_key
+from part.fileio import atomic_write_text
 
 Panels = Dict[str, Tuple[List[str], np.ndarray]]
 
@@ -62,12 +62,8 @@ def write_report(result: dict, out_dir: Path, own_panels: Panels, compare: Optio
         plots.plot_similarity_grid(rows, all_phases, out_dir / "grad_similarity_compare.png",
                                    " vs ".join(rows) + ": gradient cosine similarity per phase")
         summary["figures"]["compare"] = "grad_similarity_compare.png"
-    tmp = out_dir / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, out_dir / "summary.json")
-    tmp = out_dir / "README.md.tmp"
-    tmp.write_text(readme(summary), encoding="utf-8")
-    os.replace(tmp, out_dir / "README.md")
+    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(out_dir / "README.md", readme(summary))
     return summary
 
 

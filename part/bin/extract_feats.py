@@ -49,6 +49,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from part.cli import str2bool
 from part.data.audio import SAMPLE_RATE_POLICIES, AudioError, RecordingReader
 from part.data.features import FEATURE_TYPES, FeatureOptions, compute_features, num_frames
 from part.data.stamps import input_fingerprint, is_done, write_done
@@ -56,7 +57,6 @@ from part.data.datadir import (
     TRANSLATION_PREFIX,
     DataDir,
     DataDirError,
-    str2bool,
     utt2spk_to_spk2utt,
     validate_data_dir,
     write_kaldi_file,

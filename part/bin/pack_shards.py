@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from part.data.audio import SAMPLE_RATE_POLICIES, AudioError, RecordingReader, audio_info, is_pipe
+from part.data.datadir import Utterance
 from part.data.shards import (FORMAT_NAME, FORMAT_VERSION, INDEX, SHARD_DIR, COMPRESSED_FORMATS, DurationHistogram,
                               ShardWriter, encode_flac)
 from part.data.stamps import input_fingerprint, is_done, write_done
@@ -45,20 +46,6 @@ MAX_LISTED = 10
 
 class PackError(Exception):
     """Packing cannot go on (nothing usable, too much bad audio, bad options); the message says why."""
-
-
-@dataclass
-class Utterance:
-    """What a shard needs of one utterance of the data dir."""
-
-    id: str
-    wav: str  # wav.scp value (path or pipe)
-    segment: Optional[Tuple[float, float]]
-    lang: str
-    spk: str
-    text: str
-    translations: Dict[str, str]
-    where: str  # "<data_dir>/wav.scp" or "<data_dir>/segments": named in warnings
 
 
 @dataclass
@@ -81,16 +68,14 @@ class ShardResult:
 
 
 def iter_utterances(data_dir: Path) -> Iterator[Utterance]:
-    """The utterances of a validated data dir, in sorted order."""
-    from part.data.datadir import load_data_dir
+    """The utterances of a data dir, validated first (every problem reported), then streamed in id order."""
+    from part.data.datadir import iter_utterances as stream, validate_data_dir
 
-    data = load_data_dir(data_dir)
-    translations = {tgt: data.translations(tgt) for tgt in data.translation_langs}
-    where = str(data_dir / ("segments" if data.has_segments else "wav.scp"))
-    for utt in data.utt_ids:
-        wav, segment = data.wav_entry(utt)
-        yield Utterance(utt, wav, segment, data["utt2lang"][utt], data["utt2spk"][utt], data["text"][utt],
-                        {tgt: refs[utt] for tgt, refs in translations.items() if utt in refs}, where)
+    report = validate_data_dir(data_dir)
+    for message in report.warnings:
+        logging.warning(message)
+    report.raise_for_errors()
+    return stream(data_dir)
 
 
 def _keeps_original(utt: Utterance, rate: int) -> Optional[str]:
@@ -98,7 +83,7 @@ def _keeps_original(utt: Utterance, rate: int) -> Optional[str]:
     if utt.segment is not None or is_pipe(utt.wav):
         return None
     try:
-        info = audio_info(utt.wav, utt.id)
+        info = audio_info(utt.wav, utt.utt_id)
     except AudioError:
         return None
     kind = info.format.upper()
@@ -107,21 +92,23 @@ def _keeps_original(utt: Utterance, rate: int) -> Optional[str]:
     return None
 
 
-def pack_shard(name: str, lang: str, utts: Sequence[Utterance], shard_dir: Path, opts: PackOptions) -> ShardResult:
-    """Read, check and write the utterances of one shard."""
+def pack_shard(name: str, lang: str, utts: Sequence[Utterance], shard_dir: Path, opts: PackOptions,
+               where: str = "wav.scp") -> ShardResult:
+    """Read, check and write the utterances of one shard (``where`` names the data-dir file in warnings)."""
     result = ShardResult(name, lang, histogram=DurationHistogram())
     reader = RecordingReader(opts.sample_rate, opts.policy)
     writer = ShardWriter(shard_dir, name)
     try:
         for utt in utts:
+            segment = (utt.segment.start, utt.segment.end) if utt.segment is not None else None
             try:
-                samples = reader.read(utt.id, utt.wav, utt.segment)
+                samples = reader.read(utt.utt_id, utt.wav, segment)
             except AudioError as err:
-                result.skipped.append((utt.id, "bad", f"{utt.where}: {err}"))
+                result.skipped.append((utt.utt_id, "bad", f"{where}: {err}"))
                 continue
             seconds = len(samples) / opts.sample_rate
             if not opts.min_duration <= seconds <= opts.max_duration:
-                result.skipped.append((utt.id, "length", f"{seconds:.2f} s, outside [{opts.min_duration:g}, "
+                result.skipped.append((utt.utt_id, "length", f"{seconds:.2f} s, outside [{opts.min_duration:g}, "
                                                          f"{opts.max_duration:g}] s"))
                 continue
             extension = _keeps_original(utt, opts.sample_rate)
@@ -130,8 +117,8 @@ def pack_shard(name: str, lang: str, utts: Sequence[Utterance], shard_dir: Path,
                     audio = f.read()
             else:
                 audio, extension = encode_flac(samples, opts.sample_rate), "flac"
-            record = {"id": utt.id, "duration": round(seconds, 4), "lang": utt.lang, "spk": utt.spk, "text": utt.text,
-                      "translations": utt.translations}
+            record = {"id": utt.utt_id, "duration": round(seconds, 4), "lang": utt.lang, "spk": utt.speaker,
+                      "text": utt.text, "translations": utt.translations}
             writer.add(record, audio, extension)
             result.utts += 1
             result.seconds += seconds
@@ -195,7 +182,7 @@ def _worker_init() -> None:
 
 
 def run_jobs(jobs: Iterator[Tuple[str, str, List[Utterance]]], shard_dir: Path, opts: PackOptions, nj: int,
-             total: Optional[int] = None) -> List[ShardResult]:
+             where: str = "wav.scp", total: Optional[int] = None) -> List[ShardResult]:
     """Pack every shard (reusing finished ones), ``nj`` processes, at most ``2 nj`` shards in flight."""
     from tqdm import tqdm
 
@@ -209,7 +196,7 @@ def run_jobs(jobs: Iterator[Tuple[str, str, List[Utterance]]], shard_dir: Path, 
     try:
         if nj <= 1:
             for name, lang, utts in jobs:
-                collect(finished_shard(name, lang, shard_dir) or pack_shard(name, lang, utts, shard_dir, opts))
+                collect(finished_shard(name, lang, shard_dir) or pack_shard(name, lang, utts, shard_dir, opts, where))
             return results
         ctx = multiprocessing.get_context("fork")
         with futures.ProcessPoolExecutor(nj, mp_context=ctx, initializer=_worker_init) as pool:
@@ -219,7 +206,7 @@ def run_jobs(jobs: Iterator[Tuple[str, str, List[Utterance]]], shard_dir: Path, 
                 if done is not None:
                     collect(done)
                     continue
-                pending.add(pool.submit(pack_shard, name, lang, utts, shard_dir, opts))
+                pending.add(pool.submit(pack_shard, name, lang, utts, shard_dir, opts, where))
                 if len(pending) >= 2 * nj:
                     finished, pending = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
                     for future in finished:
@@ -270,7 +257,8 @@ def pack(data_dir: str, out_dir: str, opts: PackOptions = PackOptions(), utts_pe
     previous.write_text(json.dumps(identity) + "\n")
 
     utterances = iter_utterances(data_path)
-    results = run_jobs(shard_jobs(utterances, utts_per_shard), shard_dir, opts, nj)
+    where = str(data_path / ("segments" if (data_path / "segments").is_file() else "wav.scp"))
+    results = run_jobs(shard_jobs(utterances, utts_per_shard), shard_dir, opts, nj, where)
     results.sort(key=lambda r: r.name)
     num_bad, num_length = _report_skipped(results, out_path)
     num_utts = sum(r.utts for r in results)

@@ -41,7 +41,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from part.data.datadir import str2bool
+from part.cli import str2bool
 from part.data.shards import is_shard_set
 from part.data.sources import ExampleSource, open_examples
 

@@ -30,6 +30,9 @@ import soundfile
 
 # What to do when the audio's sample rate is not the one asked for.
 SAMPLE_RATE_POLICIES = ("reject", "resample")
+# How far a segment may end after its recording and still be that recording's (rounding of times in
+# index files, codec padding); further out, its transcript describes audio that is not there.
+SEGMENT_END_TOLERANCE_S = 0.1
 
 Segment = Tuple[float, float]  # (start_s, end_s) in seconds; end_s <= 0 means "to the end"
 
@@ -144,17 +147,27 @@ def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
 def segment_bounds(segment: Segment, rate: int, num_frames: int, utt_id: Optional[str] = None,
                    what: str = "the recording") -> Tuple[int, int]:
     """Sample range [start, stop) of a (start_s, end_s) segment in a recording of ``num_frames`` samples at
-    ``rate``; ``end_s <= 0`` or an end past the recording means its end. Raises :class:`AudioError` for a
-    segment that starts after the end or is empty."""
+    ``rate``; ``end_s <= 0`` means the recording's end. An end up to :data:`SEGMENT_END_TOLERANCE_S` past
+    the recording is cut there. Raises :class:`AudioError` for a segment that is empty, starts after
+    the end, or ends clearly past it (cutting it would keep a transcript of audio that is not there)."""
     start_s, end_s = float(segment[0]), float(segment[1])
+    duration = num_frames / rate
     start = int(round(start_s * rate))
-    stop = num_frames if end_s <= 0 else min(int(round(end_s * rate)), num_frames)
     if start >= num_frames:
         raise AudioError(
-            f"segment starts at {start_s:.3f} s but '{what}' lasts only {num_frames / rate:.3f} s",
+            f"segment starts at {start_s:.3f} s but '{what}' lasts only {duration:.3f} s",
             "fix the segments file",
             utt_id,
         )
+    if end_s > duration + SEGMENT_END_TOLERANCE_S:
+        raise AudioError(
+            f"segment {start_s:.3f}-{end_s:.3f} s ends {end_s - duration:.3f} s after the end of '{what}' "
+            f"({duration:.3f} s)",
+            "fix the segment's times or drop the utterance (stage 1 drops such segments when it knows the "
+            "recording's duration)",
+            utt_id,
+        )
+    stop = num_frames if end_s <= 0 else min(int(round(end_s * rate)), num_frames)
     if stop <= start:
         raise AudioError(f"segment {start_s:.3f}-{end_s:.3f} s of '{what}' is empty", "fix the segments file", utt_id)
     return start, stop
@@ -217,7 +230,8 @@ def read_audio(
     Args:
         entry: a ``wav.scp`` value: a path, or a shell command ending with ``|``.
         segment: ``(start_s, end_s)`` to cut from the recording (a ``segments`` line); ``end_s <= 0``
-            reads to the end. A segment that runs past the end is clipped to it.
+            reads to the end. An end up to ``SEGMENT_END_TOLERANCE_S`` past the recording is cut
+            there; one further out raises :class:`AudioError`.
         sample_rate: the rate the caller wants.
         policy: ``"reject"`` raises :class:`AudioError` on another rate, ``"resample"`` resamples.
         utt_id: named in error messages.

@@ -20,22 +20,14 @@ from pathlib import Path
 from dataclasses import dataclass
 from typing import Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from part.data.datadir import read_kaldi_dict
 from part.data.prompts import TASKS, escape, load_prompts, render
 
 
 def read_kv(path: Path) -> Dict[str, str]:
-    """``{id: value}`` of a Kaldi-style file that our own stages wrote (already validated when the data
-    dir was checked in stages 1-2); user-supplied files go through ``datadir.read_kaldi_file``, which
-    reports every malformed line."""
-    out = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if not line:
-                continue
-            key, _, value = line.partition(" ")
-            out[key] = value
-    return out
+    """``{id: value}`` of a file of an example or feature dir (the one ``id value`` reader, with empty values
+    allowed: an empty hypothesis or reference is a value too)."""
+    return read_kaldi_dict(path, kind="example", allow_empty=True)
 
 
 def direction_matches(patterns: Iterable[str], src: str, tgt: str) -> bool:

@@ -13,6 +13,12 @@ Normalisers (``--normalizer`` of ``part_score``):
 ``none``
     The text as decoded (scoring still splits on whitespace, and CJK into characters).
 
+Every normaliser, ``none`` included, ends by turning each run of whitespace of any script into one
+ASCII space: transcripts are kept verbatim in the data dirs, so references hold the no-break space
+(U+00A0, U+202F) that French puts before ``?``, the ideographic space (U+3000) between Han characters,
+or a zero-width space (U+200B) between Thai words, and a hypothesis may write a plain space there.
+Without this the CER tokeniser would score U+3000 as a character of its own.
+
 Note: like Whisper's, the basic normaliser replaces Unicode marks (category M) with spaces. For
 scripts that write vowels as combining marks (Thai, Hindi, Tamil...) this drops those vowels from both
 reference and hypothesis. That is what published Whisper-style numbers do; the scores stay comparable
@@ -27,6 +33,13 @@ from typing import Callable
 from part.data.languages import canonical_code
 
 NORMALIZERS = ("whisper", "basic", "none")
+# Not whitespace to Python (format characters), but spaces between words where they are written.
+_INVISIBLE_SPACES = str.maketrans({"\u200b": " ", "\ufeff": " "})
+
+
+def fold_spaces(text: str) -> str:
+    """Runs of whitespace of any script (and zero-width spaces) as one ASCII space, no space at the ends."""
+    return " ".join(text.translate(_INVISIBLE_SPACES).split())
 
 
 class Normalizer:
@@ -38,7 +51,7 @@ class Normalizer:
         self._fn = fn
 
     def __call__(self, text: str) -> str:
-        return self._fn(text)
+        return fold_spaces(self._fn(text))
 
     def __repr__(self) -> str:
         return f"Normalizer({self.name!r}: {self.description})"

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
+from part.data.datadir import DataDirError, read_kaldi_dict
 from part.data.languages import canonical_code
+from part.fileio import atomic_write_text
 from part.scoring import sclite as sc
 from part.scoring.align import ErrorCounts
 from part.scoring.bleu import bleu_report, corpus_bleu_chrf
@@ -46,22 +47,13 @@ class ScoringError(ValueError):
 
 
 def read_table(path: Path) -> Dict[str, str]:
-    """Read ``id value`` lines (value may be empty) into a dict, refusing duplicate ids."""
-    table: Dict[str, str] = {}
-    first_line: Dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            if line[0].isspace():
-                raise ScoringError(f"{path}:{lineno}: the line starts with whitespace: {line!r}")
-            key, *value = line.split(None, 1)
-            if key in table:
-                raise ScoringError(f"{path}:{lineno}: duplicate id '{key}' (first on line {first_line[key]})")
-            table[key] = value[0].strip() if value else ""
-            first_line[key] = lineno
-    return table
+    """``{id: value}`` of one ``exampleid value`` file of a decode dir (a value may be empty), read by the
+    toolkit's one ``id value`` reader; a malformed line or a repeated id is a :class:`ScoringError`
+    naming the file, line and id."""
+    try:
+        return read_kaldi_dict(path, kind="example", allow_empty=True, sorted_ids=False)
+    except DataDirError as err:
+        raise ScoringError(str(err)) from None
 
 
 @dataclass
@@ -252,7 +244,5 @@ def score_decode_dir(decode_dir: Path, normalizer: str = "whisper", use_sclite: 
         logger.info("%s %s: %s %s (%d examples%s)", decode_dir, f"{src}-{tgt}" if src != tgt else src,
                     record["metric"], "n/a" if record["value"] is None else f"{record['value']:.2f}",
                     len(examples), f", {len(group_missing)} without hypothesis" if group_missing else "")
-    tmp = decode_dir / "scores.json.tmp"
-    tmp.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, decode_dir / "scores.json")
+    atomic_write_text(decode_dir / "scores.json", json.dumps(records, indent=1, ensure_ascii=False) + "\n")
     return records

@@ -23,7 +23,14 @@ into ``data/local/<corpus>/`` and writes ``data/train``, ``data/dev`` and ``data
 ``test_wenetspeech_meeting``), keeping evaluation utterances out of train, and prints
 ``test_sets: ...`` as its last stdout line.
 
-Shared pieces: :mod:`~part.data.corpora.base` (the utterance record, TSV reading, skip reports, writing
-and combining data dirs through :mod:`part.data.datadir`) and :mod:`~part.data.corpora.wavscp`
-(``wav.scp`` entries: the file's path when it is 16 kHz mono, else a sox pipe that makes it so).
+Shared pieces: :mod:`~part.data.corpora.base` (TSV reading, skip reports, writing and combining data
+dirs through :mod:`part.data.datadir`, whose :class:`~part.data.datadir.Utterance` is the record every
+corpus produces), :mod:`~part.data.corpora.errors` and :mod:`~part.data.corpora.wavscp` (``wav.scp``
+entries: the file's path when it is 16 kHz mono, else a sox pipe that makes it so).
+
+Every reader streams (TSVs line by line, WenetSpeech.json incrementally) and every data dir is written
+through an external sort, so preparing a corpus keeps the memory footprint of a small one. A bad row
+of an index file is skipped with a warning that names the file and the row (or JSON entry), is
+counted, and is never fatal to the corpus (``--strict`` makes missing audio and malformed rows errors).
+Stage 1 does not decode audio: with ``--audio_format auto`` it reads each file's header.
 """

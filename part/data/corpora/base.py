@@ -1,26 +1,45 @@
-"""What every corpus preparation shares: the utterance record, TSV reading, problem reporting, writing
-and combining Kaldi data dirs.
+"""What every corpus preparation shares: TSV reading, problem reporting, and writing and combining Kaldi
+data dirs, with memory that does not grow with the corpus.
 
 A corpus module (commonvoice, fleurs, wenetspeech, covost2, generic) reads its release as laid out by
-its publishers, turns every usable row into an :class:`Utterance`, collects what it had to skip in a
-:class:`Skips` (missing audio, empty transcripts, malformed rows: each with file, line and id), and
-writes the utterances with :func:`write_utterances`. Data dirs follow docs/contracts.md; writing goes
-through :func:`part.data.datadir.write_data_dir` (sorted, validated, replaced atomically).
+its publishers, row by row, turns every usable row into a :class:`~part.data.datadir.Utterance`,
+collects what it had to skip in a :class:`Skips` (missing audio, empty transcripts, malformed rows,
+ids a Kaldi file cannot hold, repeated ids: each with file, line and id), and hands the utterances
+to :class:`~part.data.datadir.DataDirWriter` (sorted externally, validated, replaced atomically),
+directly or through :class:`CorpusSets`. A bad row is skipped with a warning, never fatal to the
+corpus (``--strict`` makes some reasons errors).
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import heapq
+import itertools
 import logging
 import os
 import sys
-from collections import OrderedDict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-from part.data.datadir import load_data_dir, write_data_dir
+from part.data.corpora.errors import CorpusError, CorpusLayoutError
+from part.data.corpora.wavscp import AUDIO_FORMATS
+from part.data.datadir import (
+    DataDirError,
+    DataDirSummary,
+    DataDirWriter,
+    Segment,
+    Utterance,
+    id_problem,
+    ignore_problem,
+    iter_kaldi_file,
+    iter_utterances,
+    kaldi_value,
+    validate_data_dir,
+)
 from part.data.languages import canonical_code
+from part.cli import str2bool
 
 PathLike = Union[str, os.PathLike]
 
@@ -31,47 +50,9 @@ SPLITS = ("train", "dev", "test")
 # At most this many skipped items are named in one log message (then a count of the rest).
 MAX_LISTED = 10
 
-
-class CorpusError(Exception):
-    """A corpus that cannot be prepared as asked. The message says where and what to do."""
-
-
-class CorpusLayoutError(CorpusError):
-    """The corpus root does not look like the release it should be (a file or folder is missing).
-
-    ``root`` names which of several roots is at fault (CoVoST 2 has two), so that the recipe front end
-    can say which db.sh variable to fix.
-    """
-
-    def __init__(self, message: str, root: Optional[str] = None):
-        super().__init__(message)
-        self.root = root
-
-
-@dataclass(slots=True)
-class Segment:
-    """Where an utterance lies inside a longer recording (a ``segments`` line)."""
-
-    recording: str
-    start: float
-    end: float
-
-
-@dataclass(slots=True)
-class Utterance:
-    """One utterance as a data dir holds it.
-
-    ``wav`` is the ``wav.scp`` value: a path or ``cmd |``. With a :attr:`segment` it is the value of
-    the segment's recording (the same for every utterance of that recording).
-    """
-
-    utt_id: str
-    speaker: str
-    lang: str  # registry code (part/data/languages.py)
-    text: str
-    wav: str
-    segment: Optional[Segment] = None
-    translations: Dict[str, str] = field(default_factory=dict)  # tgt lang -> translation
+__all__ = ["CorpusError", "CorpusLayoutError", "Segment", "Utterance", "SPLITS", "Skips", "CorpusSets",
+           "read_tsv_rows", "read_tsv_with_header", "split_list", "language_code", "ids_problem",
+           "corpus_writer", "combine_data_dirs", "add_common_arguments", "run_main", "setup_logging", "kaldi_value"]
 
 
 @dataclass
@@ -79,37 +60,38 @@ class Skip:
     """One row or item a preparation left out, and why."""
 
     reason: str  # short category, e.g. "missing audio"
-    where: str  # file:line
+    where: str  # file:line, or the JSON path of an entry
     item: str  # the clip / utterance / segment id
     detail: str = ""
 
 
 @dataclass
 class Skips:
-    """The items a preparation left out, grouped by reason, for one log message per reason."""
+    """The items a preparation left out, counted by reason, with the first :data:`MAX_LISTED` of each
+    kept to be named (a corpus with a million bad rows costs no more memory than one with ten)."""
 
-    items: List[Skip] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    examples: Dict[str, List[Skip]] = field(default_factory=dict)
 
     def add(self, reason: str, where: str, item: str, detail: str = "") -> None:
-        self.items.append(Skip(reason, where, item, detail))
+        self.counts[reason] += 1
+        shown = self.examples.setdefault(reason, [])
+        if len(shown) < MAX_LISTED:
+            shown.append(Skip(reason, where, item, detail))
 
     def extend(self, other: "Skips") -> None:
-        self.items.extend(other.items)
-
-    def by_reason(self) -> "OrderedDict[str, List[Skip]]":
-        grouped: "OrderedDict[str, List[Skip]]" = OrderedDict()
-        for skip in self.items:
-            grouped.setdefault(skip.reason, []).append(skip)
-        return grouped
+        for reason, count in other.counts.items():
+            self.counts[reason] += count
+            shown = self.examples.setdefault(reason, [])
+            shown.extend(other.examples.get(reason, [])[:MAX_LISTED - len(shown)])
 
     def count(self, reason: Optional[str] = None) -> int:
-        return sum(1 for s in self.items if reason is None or s.reason == reason)
+        return sum(self.counts.values()) if reason is None else self.counts[reason]
 
-    def describe(self, reason: str, limit: int = MAX_LISTED) -> str:
-        skips = self.by_reason().get(reason, [])
-        shown = [f"{s.item} ({s.where}{': ' + s.detail if s.detail else ''})" for s in skips[:limit]]
-        more = f" and {len(skips) - limit} more" if len(skips) > limit else ""
-        return ", ".join(shown) + more
+    def describe(self, reason: str) -> str:
+        shown = [f"{s.item} ({s.where}{': ' + s.detail if s.detail else ''})" for s in self.examples.get(reason, [])]
+        more = self.counts[reason] - len(shown)
+        return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
     def report(self, what: str, strict_reasons: Sequence[str] = (), strict: bool = False,
                advice: Optional[Dict[str, str]] = None) -> None:
@@ -117,8 +99,8 @@ class Skips:
         ``strict_reasons`` instead. ``advice`` maps a reason to what the user can do about it."""
         advice = advice or {}
         fatal = []
-        for reason, skips in self.by_reason().items():
-            message = (f"{what}: skipped {len(skips)} item(s), {reason}: {self.describe(reason)}"
+        for reason, count in self.counts.items():
+            message = (f"{what}: skipped {count} item(s), {reason}: {self.describe(reason)}"
                        + (f". {advice[reason]}" if reason in advice else ""))
             if strict and reason in strict_reasons:
                 fatal.append(message)
@@ -145,12 +127,13 @@ def _raise_field_limit() -> None:
 
 
 def read_tsv_rows(path: PathLike, escapechar: Optional[str] = None) -> Iterator[Tuple[int, List[str]]]:
-    """Yield ``(line_number, fields)`` of a tab-separated file that is *not* CSV-quoted.
+    """Yield ``(line_number, fields)`` of a tab-separated file that is *not* CSV-quoted, streaming.
 
     Quotes are ordinary characters (``QUOTE_NONE``): a sentence like ``He said "hi"`` stays intact.
     ``escapechar`` is for files written with one (CoVoST's pandas-written TSVs use a backslash before
-    tabs, quotes and backslashes inside fields). A UTF-8 byte-order mark is dropped. Blank lines are
-    skipped. Line numbers are physical lines of the file (1-based), for error messages.
+    tabs, quotes, backslashes and line breaks inside fields). A UTF-8 byte-order mark is dropped; CRLF
+    line ends are read like LF. Blank lines are skipped. Line numbers are physical lines of the file
+    (1-based, the last line of a row that spans several), for error messages.
     """
     _raise_field_limit()
     path = Path(path)
@@ -214,11 +197,6 @@ def read_tsv_with_header(
         yield number, dict(zip(header, fields))
 
 
-def clean_text(text: str) -> str:
-    """A transcript or translation as one line: runs of whitespace (tabs included) become one space."""
-    return " ".join(text.split())
-
-
 def split_list(value: Union[str, Sequence[str], None]) -> List[str]:
     """``"de,fr zh-CN"`` or ``["de", "fr"]`` -> ``["de", "fr", "zh-CN"]`` (commas and spaces separate)."""
     if value is None:
@@ -236,162 +214,25 @@ def language_code(corpus_code: str, where: str) -> str:
         raise CorpusError(f"{where}: {err.args[0]}") from None
 
 
-def existing_files(directory: Path) -> set:
-    """The names of the files in ``directory`` (one listing instead of one stat per clip)."""
-    try:
-        return set(os.listdir(directory))
-    except FileNotFoundError:
-        return set()
+def ids_problem(**ids: str) -> Optional[str]:
+    """Why one of the named ids (``utterance=..., speaker=...``) cannot be a Kaldi id, or None; a row
+    with such an id is skipped as ``bad id``."""
+    for what, value in ids.items():
+        problem = id_problem(value)
+        if problem:
+            return f"{what} '{value}': {problem}"
+    return None
 
 
 # ----------------------------------------------------------------------------------------------
 # Writing and combining data dirs
 
 
-def write_utterances(path: PathLike, utterances: Iterable[Utterance]) -> Path:
-    """Write utterances as a Kaldi data dir (docs/contracts.md), replacing ``path`` atomically.
-
-    Utterance ids must be unique; an utterance id must start with its speaker id. Either every
-    utterance has a segment or none has. Raises :class:`CorpusError` when these do not hold, and
-    :class:`part.data.datadir.DataDirError` when the written dir would not validate.
-    """
-    path = Path(path)
-    utts = list(utterances)
-    if not utts:
-        raise CorpusError(f"{path}: no utterances to write (everything was skipped or nothing was selected)")
-    seen: Dict[str, Utterance] = {}
-    for utt in utts:
-        if utt.utt_id in seen:
-            raise CorpusError(f"{path}: two utterances have the id '{utt.utt_id}' (audio '{seen[utt.utt_id].wav}' "
-                              f"and '{utt.wav}'); utterance ids must be unique")
-        if not utt.utt_id.startswith(utt.speaker):
-            raise CorpusError(f"{path}: utterance '{utt.utt_id}' does not start with its speaker id "
-                              f"'{utt.speaker}' (Kaldi's `speaker-rest` convention)")
-        seen[utt.utt_id] = utt
-    with_segments = [u for u in utts if u.segment is not None]
-    if with_segments and len(with_segments) != len(utts):
-        plain = next(u for u in utts if u.segment is None)
-        raise CorpusError(f"{path}: utterance '{plain.utt_id}' has no segment while others have one; a data dir "
-                          "either has a segments file for every utterance or none (combine such corpora "
-                          "into separate data dirs)")
-    segments = None
-    if with_segments:
-        wav_scp: Dict[str, str] = {}
-        segments = {}
-        for utt in utts:
-            seg = utt.segment
-            known = wav_scp.setdefault(seg.recording, utt.wav)
-            if known != utt.wav:
-                raise CorpusError(f"{path}: recording '{seg.recording}' has two audio entries: '{known}' and "
-                                  f"'{utt.wav}' (utterance '{utt.utt_id}')")
-            segments[utt.utt_id] = (seg.recording, seg.start, seg.end)
-    else:
-        wav_scp = {u.utt_id: u.wav for u in utts}
-    translations: Dict[str, Dict[str, str]] = {}
-    for utt in utts:
-        for tgt, translation in utt.translations.items():
-            if tgt == utt.lang:
-                raise CorpusError(f"{path}: utterance '{utt.utt_id}' has a translation into its own language "
-                                  f"'{tgt}'; text.<tgt> may only hold translations into other languages")
-            translations.setdefault(tgt, {})[utt.utt_id] = translation
-    write_data_dir(
-        path,
-        wav_scp=wav_scp,
-        text={u.utt_id: u.text for u in utts},
-        utt2spk={u.utt_id: u.speaker for u in utts},
-        utt2lang={u.utt_id: u.lang for u in utts},
-        segments=segments,
-        translations=translations or None,
-    )
-    return path
-
-
-def read_utterances(path: PathLike) -> List[Utterance]:
-    """The utterances of a data dir (validated first: a broken dir raises its first problem)."""
-    data = load_data_dir(path)
-    utts = []
-    for utt_id in data.utt_ids:
-        segment = None
-        if data.has_segments:
-            rec, start, end = data["segments"][utt_id].split()
-            segment = Segment(rec, float(start), float(end))
-            wav = data["wav.scp"][rec]
-        else:
-            wav = data["wav.scp"][utt_id]
-        translations = {tgt: data.translations(tgt)[utt_id] for tgt in data.translation_langs
-                        if utt_id in data.translations(tgt)}
-        utts.append(Utterance(utt_id, data["utt2spk"][utt_id], data["utt2lang"][utt_id], data["text"][utt_id],
-                              wav, segment, translations))
-    return utts
-
-
-@dataclass
-class MergeReport:
-    """What :func:`merge_utterances` / :func:`combine_data_dirs` did."""
-
-    num_utterances: int = 0
-    merged: int = 0  # utterances found in more than one input (their translations were merged)
-    text_conflicts: int = 0  # of those, how many had different transcripts (the first input's kept)
-    excluded: int = 0  # utterances left out because they are in an excluded (evaluation) set
-    conflicts: List[str] = field(default_factory=list)
-
-
-def merge_utterances(groups: Iterable[Iterable[Utterance]], exclude_ids: Iterable[str] = (),
-                     what: str = "") -> Tuple[List[Utterance], MergeReport]:
-    """The union of several utterance lists, as :func:`combine_data_dirs` describes it."""
-    excluded_ids = set(exclude_ids)
-    combined: "OrderedDict[str, Utterance]" = OrderedDict()
-    report = MergeReport()
-    for group in groups:
-        for utt in group:
-            if utt.utt_id in excluded_ids:
-                report.excluded += 1
-                continue
-            known = combined.get(utt.utt_id)
-            if known is None:
-                combined[utt.utt_id] = Utterance(utt.utt_id, utt.speaker, utt.lang, utt.text, utt.wav,
-                                                 utt.segment, dict(utt.translations))
-                continue
-            report.merged += 1
-            if known.text != utt.text:
-                report.text_conflicts += 1
-                report.conflicts.append(f"{utt.utt_id} ('{known.text}' vs '{utt.text}')")
-            for tgt, translation in utt.translations.items():
-                if tgt != known.lang:
-                    known.translations.setdefault(tgt, translation)
-    if report.conflicts:
-        shown = ", ".join(report.conflicts[:MAX_LISTED])
-        more = f" and {len(report.conflicts) - MAX_LISTED} more" if len(report.conflicts) > MAX_LISTED else ""
-        logger.warning(f"{what}: {len(report.conflicts)} utterances come from several inputs with different "
-                       f"transcripts; the first input's transcript is kept: {shown}{more}")
-    report.num_utterances = len(combined)
-    return list(combined.values()), report
-
-
-def combine_data_dirs(
-    inputs: Sequence[PathLike],
-    output: PathLike,
-    exclude: Sequence[PathLike] = (),
-) -> MergeReport:
-    """Write the union of data dirs ``inputs`` to ``output``.
-
-    An utterance id found in several inputs is one utterance seen by several corpora (CommonVoice ASR
-    and CoVoST 2 translation share CommonVoice clips and their ids): it is kept once, with the
-    transcript and audio of the first input that has it and the translations of all of them.
-    Utterances whose id is in any data dir of ``exclude`` are left out (this keeps evaluation clips
-    out of training). The inputs are not modified.
-    """
-    if not inputs:
-        raise CorpusError(f"{output}: nothing to combine (no input data dirs)")
-    excluded_ids = set()
-    for path in exclude:
-        excluded_ids.update(load_data_dir(path).utt_ids)
-    utts, report = merge_utterances((read_utterances(path) for path in inputs), excluded_ids, str(output))
-    if report.excluded:
-        logger.info(f"{output}: left out {report.excluded} utterances that are in "
-                    f"{', '.join(str(p) for p in exclude)}")
-    write_utterances(output, utts)
-    return report
+def corpus_writer(path: PathLike, skips: Skips) -> DataDirWriter:
+    """A data dir writer whose repeated utterance ids are skipped (the first kept) and recorded in
+    ``skips`` as ``repeated id``, naming where the repeat and the first come from."""
+    return DataDirWriter(path, on_duplicate=lambda utt, where, first: skips.add(
+        "repeated id", where, utt, f"the id is already used at {first}; the first is kept"))
 
 
 @dataclass
@@ -407,48 +248,151 @@ class PrepResult:
     skips: Skips = field(default_factory=Skips)
 
 
-def write_sets(out_dir: PathLike, corpus: str, sets: Dict[str, Dict[str, List[Utterance]]],
-               skips: Skips, per_language: bool = True) -> PrepResult:
-    """Write ``<out_dir>/<corpus>_<split>_<code>`` for every split and language of ``sets`` (with
-    ``per_language``), and ``<out_dir>/<corpus>_<split>`` over all languages of the split."""
-    out_dir = Path(out_dir)
-    result = PrepResult(skips=skips)
-    for split, per_code in sets.items():
-        for code, utts in per_code.items():
-            if not per_language:
+class CorpusSets:
+    """The data dirs of one corpus preparation: ``<out_dir>/<corpus>_<split>_<code>`` for every split and
+    language code that got utterances, and ``<out_dir>/<corpus>_<split>`` over all codes of a split
+    (combined from the per-language dirs at the end).
+
+    Use as a context manager: leaving the block without an exception writes everything (see
+    :meth:`close`); an exception leaves every data dir of ``out_dir`` as it was.
+    """
+
+    def __init__(self, out_dir: PathLike, corpus: str, skips: Skips):
+        self.out_dir = Path(out_dir)
+        self.corpus = corpus
+        self.result = PrepResult(skips=skips)
+        self.repeats = Skips()  # repeated ids, found when the writers sort
+        self.writers: Dict[Tuple[str, str], DataDirWriter] = {}
+
+    def add(self, split: str, code: str, utt: Utterance, where: str) -> None:
+        writer = self.writers.get((split, code))
+        if writer is None:
+            writer = self.writers[(split, code)] = corpus_writer(
+                self.out_dir / f"{self.corpus}_{split}_{code}", self.repeats)
+        writer.add(utt, where)
+
+    def close(self, splits: Sequence[str], codes: Sequence[str], strict_reasons: Sequence[str] = (),
+              strict: bool = False) -> PrepResult:
+        """Write every data dir. Repeated ids are reported (with ``strict`` and ``repeated id`` among
+        ``strict_reasons``: stop) before anything replaces an existing dir."""
+        for writer in self.writers.values():
+            writer.finish()
+        self.repeats.report(self.corpus, strict_reasons, strict)
+        self.result.skips.extend(self.repeats)
+        for split in splits:
+            for code in codes:
+                writer = self.writers.get((split, code))
+                if writer is None:
+                    logger.warning(f"{self.corpus} {split} {code}: no utterances left; "
+                                   f"{self.corpus}_{split}_{code} is not written")
+                    continue
+                summary = writer.commit()
+                self.result.dirs.setdefault(split, {})[code] = writer.path
+                logger.info(f"wrote {summary.describe()}")
+            per_code = list(self.result.dirs.get(split, {}).values())
+            if not per_code:
+                logger.warning(f"{self.corpus} {split}: no utterances at all; {self.corpus}_{split} is not written")
                 continue
-            if not utts:
-                logger.warning(f"{corpus} {split} {code}: no utterances left; {corpus}_{split}_{code} is not written")
-                continue
-            path = write_utterances(out_dir / f"{corpus}_{split}_{code}", utts)
-            result.dirs.setdefault(split, {})[code] = path
-            logger.info(f"wrote {path}: {len(utts)} utterances")
-        merged, _ = merge_utterances(per_code.values(), what=f"{corpus} {split}")
-        if not merged:
-            logger.warning(f"{corpus} {split}: no utterances at all; {corpus}_{split} is not written")
-            continue
-        path = write_utterances(out_dir / f"{corpus}_{split}", merged)
-        result.combined[split] = path
-        logger.info(f"wrote {path}: {len(merged)} utterances")
-    return result
+            path = self.out_dir / f"{self.corpus}_{split}"
+            report = combine_data_dirs(per_code, path)
+            self.result.combined[split] = path
+            logger.info(f"wrote {report.summary.describe()}")
+        return self.result
+
+    def __enter__(self) -> "CorpusSets":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            for writer in self.writers.values():
+                writer.abort()
 
 
-def str2bool(value: Union[str, bool]) -> bool:
-    """``true``/``false`` (also yes/no, 1/0) for options written the Kaldi way (``--strict true``)."""
-    if isinstance(value, bool):
-        return value
-    lowered = value.lower()
-    if lowered in ("true", "yes", "1"):
-        return True
-    if lowered in ("false", "no", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got '{value}'")
+@dataclass
+class MergeReport:
+    """What :func:`combine_data_dirs` did."""
+
+    summary: Optional[DataDirSummary] = None
+    merged: int = 0  # utterances found in more than one input (their translations were merged)
+    text_conflicts: int = 0  # of those, how many had different transcripts (the first input's kept)
+    excluded: int = 0  # utterances left out because they are in an excluded (evaluation) set
+    conflicts: List[str] = field(default_factory=list)  # the first MAX_LISTED of them
+
+    @property
+    def num_utterances(self) -> int:
+        return self.summary.num_utterances if self.summary else 0
+
+
+def _utterance_ids(path: PathLike) -> Iterator[str]:
+    return (line.key for line in iter_kaldi_file(Path(path) / "utt2spk", ignore_problem))
+
+
+def _tagged(index: int, utterances: Iterable[Utterance]) -> Iterator[Tuple[str, int, Utterance]]:
+    for utt in utterances:
+        yield utt.utt_id, index, utt
+
+
+def combine_data_dirs(
+    inputs: Sequence[PathLike],
+    output: PathLike,
+    exclude: Sequence[PathLike] = (),
+) -> MergeReport:
+    """Write the union of data dirs ``inputs`` to ``output``, streaming (a merge of the sorted inputs).
+
+    An utterance id found in several inputs is one utterance seen by several corpora (CommonVoice ASR
+    and CoVoST 2 translation share CommonVoice clips and their ids): it is kept once, with the
+    transcript and audio of the first input that has it and the translations of all of them.
+    Utterances whose id is in any data dir of ``exclude`` are left out (this keeps evaluation clips
+    out of training). The inputs are validated first and not modified.
+    """
+    if not inputs:
+        raise CorpusError(f"{output}: nothing to combine (no input data dirs)")
+    for path in list(inputs) + list(exclude):
+        validate_data_dir(path).raise_for_errors()
+    report = MergeReport()
+    excluded = heapq.merge(*(_utterance_ids(path) for path in exclude))
+    next_excluded = next(excluded, None)
+    merged = heapq.merge(*(_tagged(i, iter_utterances(path)) for i, path in enumerate(inputs)),
+                         key=lambda item: (item[0], item[1]))
+    with DataDirWriter(output) as writer:
+        for utt_id, group in itertools.groupby(merged, key=lambda item: item[0]):
+            while next_excluded is not None and next_excluded < utt_id:
+                next_excluded = next(excluded, None)
+            if next_excluded == utt_id:
+                report.excluded += 1
+                continue
+            utterances = [utt for _, _, utt in group]
+            first = utterances[0]
+            for other in utterances[1:]:
+                report.merged += 1
+                if other.text != first.text:
+                    report.text_conflicts += 1
+                    if len(report.conflicts) < MAX_LISTED:
+                        report.conflicts.append(f"{utt_id} ('{first.text}' vs '{other.text}')")
+                for tgt, translation in other.translations.items():
+                    if tgt != first.lang:
+                        first.translations.setdefault(tgt, translation)
+            writer.add(first)
+    if report.text_conflicts:
+        more = report.text_conflicts - len(report.conflicts)
+        logger.warning(f"{output}: {report.text_conflicts} utterances come from several inputs with different "
+                       f"transcripts; the first input's transcript is kept: {', '.join(report.conflicts)}"
+                       + (f" and {more} more" if more else ""))
+    if report.excluded:
+        logger.info(f"{output}: left out {report.excluded} utterances that are in "
+                    f"{', '.join(str(p) for p in exclude)}")
+    if writer.summary is None:
+        raise CorpusError(f"{output}: no utterances to write (every input utterance is excluded)")
+    report.summary = writer.summary
+    return report
+
+
+# ----------------------------------------------------------------------------------------------
+# Command lines
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every corpus command line has."""
-    from part.data.corpora.wavscp import AUDIO_FORMATS
-
     parser.add_argument("--audio_format", choices=AUDIO_FORMATS, default="auto",
                         help="wav.scp entries: auto = the path when the file is 16 kHz mono, else a pipe that "
                              "converts it; path = always the path; pipe = always a converting pipe")
@@ -460,8 +404,6 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_main(function, args) -> int:
     """Run a command-line entry point: corpus problems become one error line and exit status 1."""
-    from part.data.datadir import DataDirError
-
     setup_logging(getattr(args, "verbose", False))
     try:
         function(args)
@@ -478,3 +420,4 @@ def setup_logging(verbose: bool = False) -> None:
         format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+

@@ -14,9 +14,15 @@ locale segment``; release 17 added ``sentence_id`` (after ``path``) and ``senten
 Utterances: speaker = the first 16 hex digits of ``client_id`` (a SHA hash of the contributor),
 utterance id = ``<speaker>-<clip name without .mp3>`` (CoVoST 2 uses the same ids for the same clips,
 see :func:`utterance_id`), text = ``sentence`` with runs of whitespace made one space, language = the
-registry code of the locale (``zh-CN`` -> ``zh``). Rows with an empty sentence are skipped (counted);
-clips listed but not in ``clips/`` are skipped with a warning naming them (an error with ``--strict``);
-a row with a tab inside its sentence is repaired (the tab becomes a space).
+registry code of the locale (``zh-CN`` -> ``zh``). The sentence is kept verbatim (no-break spaces and
+other Unicode spaces included) but for tabs and line breaks, which become spaces; a row with a tab
+inside its sentence is repaired that way. Skipped with a warning naming the TSV and line (clips
+missing from ``clips/`` and unreadable audio are errors with ``--strict``): rows with an empty
+sentence, clips listed but not in ``clips/``, a clip listed twice in a TSV (the first row is kept),
+a clip of train.tsv that is also in dev.tsv or test.tsv (and one of dev.tsv also in test.tsv: the
+evaluation sets stay disjoint from what is trained on), and clip names that cannot be part of a
+Kaldi id (spaces, control characters). TSVs are read line by line; memory holds the clips, speakers
+and sentences of dev.tsv and test.tsv only.
 
 Output (``--out_dir``): ``commonvoice_<split>_<locale>`` per locale and ``commonvoice_<split>`` over
 all locales, for split in train, dev, test.
@@ -31,25 +37,26 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, Iterator, Optional, Sequence, Set, Tuple
 
 from part.data.corpora.base import (
     SPLITS,
     CorpusError,
     CorpusLayoutError,
+    CorpusSets,
     PathLike,
     PrepResult,
     Skips,
     Utterance,
     add_common_arguments,
-    clean_text,
-    existing_files,
+    ids_problem,
+    kaldi_value,
     language_code,
     read_tsv_with_header,
     run_main,
     split_list,
-    write_sets,
 )
 from part.data.corpora.wavscp import UnreadableAudio, WavScpBuilder
 
@@ -121,24 +128,18 @@ class ClipRows:
         self.clips_dir = self.lang_dir / "clips"
         self.lang = language_code(locale, f"Common Voice locale folder {self.lang_dir}")
         self.builder = builder
-        self._clip_names: Optional[Set[str]] = None
-
-    @property
-    def clip_names(self) -> Set[str]:
-        if self._clip_names is None:
-            self._clip_names = existing_files(self.clips_dir)
-        return self._clip_names
 
     def rows(self, tsv_name: str, skips: Skips) -> Iterable[Tuple[int, Dict[str, str]]]:
         return read_tsv_with_header(self.lang_dir / tsv_name, REQUIRED_COLUMNS, free_text_column="sentence",
                                     skips=skips)
 
     def clip_file(self, clip: str) -> Optional[str]:
-        """The file name in ``clips/`` for a ``path`` value, or None when the clip is missing."""
+        """The file name in ``clips/`` for a ``path`` value, or None when the clip is missing. One stat per
+        clip: a listing of ``clips/`` would hold every name of the locale (millions) in memory."""
         name = Path(clip.strip()).name
-        if name in self.clip_names:
+        if (self.clips_dir / name).is_file():
             return name
-        if not name.lower().endswith(".mp3") and name + ".mp3" in self.clip_names:
+        if not name.lower().endswith(".mp3") and (self.clips_dir / (name + ".mp3")).is_file():
             return name + ".mp3"  # releases before 3 listed clips without the extension
         return None
 
@@ -146,12 +147,16 @@ class ClipRows:
         """The utterance of one row (``path``, ``client_id``, ``sentence``) found at ``where``
         (file:line), or None (recorded in ``skips``) when it cannot be used."""
         clip = row["path"].strip()
-        text = clean_text(row["sentence"])
+        text = kaldi_value(row["sentence"])
         if not clip:
             skips.add("malformed row", where, "", "empty path")
             return None
         if not text:
             skips.add("empty sentence", where, clip)
+            return None
+        problem = ids_problem(clip=clip_stem(clip))
+        if problem:
+            skips.add("bad id", where, clip, problem)
             return None
         name = self.clip_file(clip)
         if name is None:
@@ -165,50 +170,63 @@ class ClipRows:
         return Utterance(utterance_id(row["client_id"], name), speaker_id(row["client_id"]), self.lang, text, wav)
 
 
-def _eval_exclusions(reader: ClipRows, skips: Skips) -> Tuple[Set[str], Set[str], Set[str]]:
-    """Clips, speakers and sentences of dev.tsv and test.tsv (kept out of a validated.tsv train set)."""
-    clips, speakers, sentences = set(), set(), set()
-    for name in ("dev.tsv", "test.tsv"):
-        if not (reader.lang_dir / name).is_file():
+@dataclass
+class EvalListing:
+    """What dev.tsv and test.tsv of a locale hold: ``{clip: (split, where)}``, their speakers and sentences."""
+
+    clips: Dict[str, Tuple[str, str]] = field(default_factory=dict)
+    speakers: Set[str] = field(default_factory=set)
+    sentences: Set[str] = field(default_factory=set)
+
+
+def eval_listing(reader: ClipRows) -> EvalListing:
+    """The clips, speakers and sentences of test.tsv, then dev.tsv (a clip in both counts as test)."""
+    listing = EvalListing()
+    for split in ("test", "dev"):
+        tsv = reader.lang_dir / SPLIT_TSV[split]
+        if not tsv.is_file():
             continue
-        for _, row in reader.rows(name, Skips()):
-            clips.add(Path(row["path"].strip()).name)
-            speakers.add(row["client_id"].strip())
-            sentences.add(clean_text(row["sentence"]))
-    return clips, speakers, sentences
+        for number, row in reader.rows(SPLIT_TSV[split], Skips()):
+            listing.clips.setdefault(Path(row["path"].strip()).name, (split, f"{tsv}:{number}"))
+            listing.speakers.add(row["client_id"].strip())
+            listing.sentences.add(kaldi_value(row["sentence"]))
+    return listing
 
 
-def read_split(reader: ClipRows, split: str, train_tsv: str, skips: Skips) -> List[Utterance]:
-    """The utterances of one split of one locale.
+def read_split(reader: ClipRows, split: str, train_tsv: str, skips: Skips,
+               listing: Optional[EvalListing] = None) -> Iterator[Tuple[Utterance, str]]:
+    """``(utterance, where)`` of one split of one locale, row by row.
 
     With ``train_tsv="validated"`` the train split is validated.tsv without the clips, speakers and
     sentences of dev.tsv and test.tsv (more data than train.tsv, which keeps one clip per sentence).
+    Otherwise a train clip also in dev/test, or a dev clip also in test, is skipped as listed in two
+    splits. ``listing`` is :func:`eval_listing` of the locale (read here when not given).
     """
+    listing = listing if listing is not None else eval_listing(reader)
     tsv_name = SPLIT_TSV[split]
-    exclude: Optional[Tuple[Set[str], Set[str], Set[str]]] = None
-    if split == "train" and train_tsv == "validated":
+    validated = split == "train" and train_tsv == "validated"
+    if validated:
         tsv_name = "validated.tsv"
-        exclude = _eval_exclusions(reader, skips)
-    utts: List[Utterance] = []
-    seen: Set[str] = set()
     excluded = 0
     for number, row in reader.rows(tsv_name, skips):
+        where = f"{reader.lang_dir / tsv_name}:{number}"
         clip = Path(row["path"].strip()).name
-        if exclude is not None and (clip in exclude[0] or row["client_id"].strip() in exclude[1]
-                                    or clean_text(row["sentence"]) in exclude[2]):
-            excluded += 1
-            continue
-        if clip in seen:
-            skips.add("duplicate row", f"{reader.lang_dir / tsv_name}:{number}", clip, "the clip is listed twice")
-            continue
-        seen.add(clip)
-        utt = reader.utterance(f"{reader.lang_dir / tsv_name}:{number}", row, skips)
+        if validated:
+            if (clip in listing.clips or row["client_id"].strip() in listing.speakers
+                    or kaldi_value(row["sentence"]) in listing.sentences):
+                excluded += 1
+                continue
+        elif split != "test" and clip in listing.clips:
+            other, other_where = listing.clips[clip]
+            if other != split:
+                skips.add("clip in two splits", where, clip, f"also in {other_where}; kept in {other} only")
+                continue
+        utt = reader.utterance(where, row, skips)
         if utt is not None:
-            utts.append(utt)
+            yield utt, where
     if excluded:
         logger.info(f"{reader.lang_dir / tsv_name}: left {excluded} clips out of train that share a clip, "
                     f"speaker or sentence with dev.tsv/test.tsv")
-    return utts
 
 
 def prepare(
@@ -245,16 +263,18 @@ def prepare(
     needed = [("validated.tsv" if s == "train" and train_tsv == "validated" else SPLIT_TSV[s]) for s in splits]
     check_layout(root, locales, needed)
     builder = WavScpBuilder(audio_format)
-    sets: Dict[str, Dict[str, List[Utterance]]] = {split: {} for split in splits}
     all_skips = Skips()
-    for locale in locales:
-        reader = ClipRows(root, locale, builder)
-        for split in splits:
-            skips = Skips()
-            sets[split][locale] = read_split(reader, split, train_tsv, skips)
-            skips.report(f"commonvoice {locale} {split}", STRICT_REASONS, strict, ADVICE)
-            all_skips.extend(skips)
-    return write_sets(out_dir, CORPUS, sets, all_skips)
+    with CorpusSets(out_dir, CORPUS, all_skips) as sets:
+        for locale in locales:
+            reader = ClipRows(root, locale, builder)
+            listing = eval_listing(reader)
+            for split in splits:
+                skips = Skips()
+                for utt, where in read_split(reader, split, train_tsv, skips, listing):
+                    sets.add(split, locale, utt, where)
+                skips.report(f"commonvoice {locale} {split}", STRICT_REASONS, strict, ADVICE)
+                all_skips.extend(skips)
+        return sets.close(splits, locales)
 
 
 def get_parser() -> argparse.ArgumentParser:

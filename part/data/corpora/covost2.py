@@ -18,7 +18,15 @@ client_id) are read too.
 
 Utterances: ids and speakers as Common Voice's (:func:`part.data.corpora.commonvoice.utterance_id`), so
 a clip in both corpora is the same utterance; text = the source transcript, ``text.<tgt>`` = the
-translation, language = the source language.
+translation (both verbatim but for tabs and line breaks, which may be escaped inside a field), language
+= the source language. Skipped with a warning naming the TSV and line: rows with an unknown split
+value, empty translations, a clip listed twice for one split (the first row is kept), a train clip
+that is also a dev or test clip (and a dev clip that is also a test clip), clips without a transcript,
+and everything Common Voice's own rows are skipped for.
+
+Memory does not grow with the corpus: the TSVs are read row by row, and when transcripts come from
+Common Voice's TSVs, both sides are sorted by clip on disk and joined (only the dev and test clips of a
+pair are held in memory).
 
 Output (``--out_dir``): ``covost2_<split>_<src>_<tgt>`` per pair and ``covost2_<split>`` over all pairs
 (an English clip translated into several languages gets one ``text.<tgt>`` per language).
@@ -31,28 +39,31 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import logging
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 from part.data.corpora import commonvoice
 from part.data.corpora.base import (
     SPLITS,
     CorpusError,
     CorpusLayoutError,
+    CorpusSets,
     PathLike,
     PrepResult,
     Skips,
     Utterance,
     add_common_arguments,
-    clean_text,
+    kaldi_value,
     language_code,
     read_tsv_with_header,
     run_main,
     split_list,
-    write_sets,
 )
 from part.data.corpora.wavscp import WavScpBuilder
+from part.data.external_sort import ExternalSorter
 
 logger = logging.getLogger("part.data.corpora.covost2")
 
@@ -109,19 +120,6 @@ def check_layout(covost_dir: PathLike, cv_root: PathLike, pairs: Sequence[str]) 
                                     f"every source language ({src})", root="cv_root")
 
 
-def cv_transcripts(cv_root: PathLike, src: str) -> Dict[str, Tuple[str, str]]:
-    """``{clip file name: (sentence, client_id)}`` from the Common Voice TSVs of one locale; the first
-    TSV of :data:`CV_LOOKUP_TSVS` that lists a clip wins."""
-    found: Dict[str, Tuple[str, str]] = {}
-    for name in CV_LOOKUP_TSVS:
-        tsv = Path(cv_root) / src / name
-        if not tsv.is_file():
-            continue
-        for _, row in read_tsv_with_header(tsv, commonvoice.REQUIRED_COLUMNS, free_text_column="sentence"):
-            found.setdefault(Path(row["path"].strip()).name, (row["sentence"], row["client_id"]))
-    return found
-
-
 def covost_rows(files: Dict[str, Path], skips: Skips) -> Iterator[Tuple[str, Path, int, Dict[str, str]]]:
     """``(split, file, line, row)`` for every row of a pair's TSV(s)."""
     for key, tsv in files.items():
@@ -138,47 +136,91 @@ def covost_rows(files: Dict[str, Path], skips: Skips) -> Iterator[Tuple[str, Pat
             yield split, tsv, number, row
 
 
+def eval_clips(files: Dict[str, Path]) -> Dict[str, Tuple[str, str]]:
+    """``{clip: (split, where)}`` of the test rows, then the dev rows, of a pair (a clip in both counts as test)."""
+    found: Dict[str, Tuple[str, str]] = {}
+    rows = [(split, f"{tsv}:{number}", row) for split, tsv, number, row in covost_rows(files, Skips())
+            if split in ("dev", "test")]
+    for wanted in ("test", "dev"):
+        for split, where, row in rows:
+            if split == wanted:
+                found.setdefault(Path(row["path"].strip()).name, (split, where))
+    return found
+
+
+def _joined_with_transcripts(pending: ExternalSorter, cv_root: PathLike, src: str, skips: Skips,
+                             lang_dir: Path) -> Iterator[Tuple[str, str, Dict[str, str]]]:
+    """``(split, where, row)`` of the CoVoST rows in ``pending`` with ``sentence`` and ``client_id``
+    filled from Common Voice's TSVs (the first of :data:`CV_LOOKUP_TSVS` that lists the clip wins).
+    Both sides go through one external sort by clip, so neither is held in memory."""
+    for rank, name in enumerate(CV_LOOKUP_TSVS):
+        tsv = Path(cv_root) / src / name
+        if tsv.is_file():
+            for number, row in read_tsv_with_header(tsv, commonvoice.REQUIRED_COLUMNS, free_text_column="sentence"):
+                clip = Path(row["path"].strip()).name
+                pending.add(f"{clip}\t0\t{rank}{number:012d}\t"
+                            + json.dumps([row["sentence"], row["client_id"]], ensure_ascii=False))
+    for clip, group in itertools.groupby(pending, key=lambda line: line.partition("\t")[0]):
+        known = None
+        for line in group:
+            _, source, _, payload = line.split("\t", 3)
+            if source == "0":
+                known = known or json.loads(payload)
+                continue
+            split, where, row = json.loads(payload)
+            if known is None:
+                skips.add("no transcript", where, clip, f"not in {', '.join(CV_LOOKUP_TSVS)} of {lang_dir}")
+                continue
+            yield split, where, dict(row, sentence=known[0], client_id=known[1])
+
+
 def read_pair(covost_dir: PathLike, cv_root: PathLike, pair: str, splits: Sequence[str],
-              builder: WavScpBuilder, skips: Skips) -> Dict[str, List[Utterance]]:
-    """``{split: utterances}`` of one translation direction."""
+              builder: WavScpBuilder, skips: Skips, tmp_dir: Optional[PathLike] = None
+              ) -> Iterator[Tuple[str, Utterance, str]]:
+    """``(split, utterance, where)`` of one translation direction, row by row (``tmp_dir``: where the
+    join with Common Voice's transcripts sorts, default the system's temporary folder)."""
     src, tgt = parse_pair(pair)
     tgt_lang = language_code(tgt, f"CoVoST pair {pair}")
     files = covost_tsvs(covost_dir, src, tgt)
     reader = commonvoice.ClipRows(cv_root, src, builder)
     if reader.lang == tgt_lang:
         raise CorpusError(f"CoVoST pair {pair}: source and target are the same language")
-    lookup: Optional[Dict[str, Tuple[str, str]]] = None
-    found: Dict[str, List[Utterance]] = {split: [] for split in splits}
-    seen: Dict[str, set] = {split: set() for split in splits}
-    for split, tsv, number, row in covost_rows(files, skips):
-        if split not in found:
-            continue
-        where = f"{tsv}:{number}"
-        clip = Path(row["path"].strip()).name
-        translation = clean_text(row["translation"])
-        if clip in seen[split]:
-            skips.add("duplicate row", where, clip, "the clip is listed twice")
-            continue
-        seen[split].add(clip)
-        if not translation:
-            skips.add("empty translation", where, clip)
-            continue
-        sentence, client_id = row.get("sentence"), row.get("client_id")
-        if sentence is None or client_id is None:
-            if lookup is None:
-                lookup = cv_transcripts(cv_root, src)
-            known = lookup.get(clip)
-            if known is None:
-                skips.add("no transcript", where, clip, f"not in {', '.join(CV_LOOKUP_TSVS)} of {reader.lang_dir}")
-                continue
-            sentence = known[0] if sentence is None else sentence
-            client_id = known[1] if client_id is None else client_id
-        utt = reader.utterance(where, {"path": clip, "client_id": client_id, "sentence": sentence}, skips)
+    evaluation = eval_clips(files)
+
+    def usable(split: str, where: str, row: Dict[str, str]) -> Optional[Tuple[str, Utterance, str]]:
+        utt = reader.utterance(where, {"path": row["path"], "client_id": row["client_id"],
+                                       "sentence": row["sentence"]}, skips)
         if utt is None:
-            continue
-        utt.translations[tgt_lang] = translation
-        found[split].append(utt)
-    return found
+            return None
+        utt.translations[tgt_lang] = kaldi_value(row["translation"])
+        return split, utt, where
+
+    with ExternalSorter(tmp_dir) as pending:
+        for split, tsv, number, row in covost_rows(files, skips):
+            if split not in splits:
+                continue
+            where = f"{tsv}:{number}"
+            clip = Path(row["path"].strip()).name
+            other = evaluation.get(clip)
+            if split != "test" and other is not None and other[0] != split:
+                skips.add("clip in two splits", where, clip, f"also in {other[1]} ({other[0]}); kept there only")
+                continue
+            if not kaldi_value(row["translation"]):
+                skips.add("empty translation", where, clip)
+                continue
+            row = {"path": clip, "translation": row["translation"], "sentence": row.get("sentence"),
+                   "client_id": row.get("client_id")}
+            if row["sentence"] is None or row["client_id"] is None:
+                pending.add(f"{clip}\t1\t{number:012d}\t" + json.dumps([split, where, row], ensure_ascii=False))
+                continue
+            found = usable(split, where, row)
+            if found:
+                yield found
+        if pending.count:
+            for split, where, row in _joined_with_transcripts(pending, cv_root, src, skips, reader.lang_dir):
+                found = usable(split, where, row)
+                if found:
+                    yield found
 
 
 def prepare(
@@ -206,15 +248,15 @@ def prepare(
         raise CorpusError(f"unknown split(s) {', '.join(unknown)}; CoVoST 2 splits are {', '.join(SPLITS)}")
     check_layout(covost_dir, cv_root, pairs)
     builder = WavScpBuilder(audio_format)
-    sets: Dict[str, Dict[str, List[Utterance]]] = {split: {} for split in splits}
     all_skips = Skips()
-    for pair in pairs:
-        skips = Skips()
-        for split, utts in read_pair(covost_dir, cv_root, pair, splits, builder, skips).items():
-            sets[split][pair] = utts
-        skips.report(f"covost2 {pair}", STRICT_REASONS, strict, ADVICE)
-        all_skips.extend(skips)
-    return write_sets(out_dir, CORPUS, sets, all_skips)
+    with CorpusSets(out_dir, CORPUS, all_skips) as sets:
+        for pair in pairs:
+            skips = Skips()
+            for split, utt, where in read_pair(covost_dir, cv_root, pair, splits, builder, skips, out_dir):
+                sets.add(split, pair, utt, where)
+            skips.report(f"covost2 {pair}", STRICT_REASONS, strict, ADVICE)
+            all_skips.extend(skips)
+        return sets.close(splits, pairs)
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -17,8 +17,11 @@ transcription (``|`` between words), number of samples, gender (MALE/FEMALE/OTHE
 Utterances: several rows share a sentence id (one per speaker), so the utterance id is built from the
 wav file name: ``fleurs_<code>_<sentence id>_<file stem>``; FLEURS gives no speaker ids, so each
 utterance is its own speaker. Text: the raw transcription (``--transcript normalized`` for the other
-one). ``--translate_to en`` adds ``text.en`` with the raw transcription of the same sentence id in the
-target language's config (FLEURS is parallel), for every language but the target itself.
+one), kept verbatim but for tabs and line breaks. ``--translate_to en`` adds ``text.en`` with the raw
+transcription of the same sentence id in the target language's config (FLEURS is parallel), for every
+language but the target itself. Skipped with a warning naming the TSV and line: rows without 7 fields,
+empty transcripts, a wav file listed twice, wav files that are missing or unreadable, and sentence
+ids or file names that cannot be part of a Kaldi id.
 
 Output (``--out_dir``): ``fleurs_<split>_<code>`` per language and ``fleurs_<split>`` over all of them.
 
@@ -32,24 +35,24 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from part.data.corpora.base import (
     SPLITS,
     CorpusError,
     CorpusLayoutError,
+    CorpusSets,
     PathLike,
     PrepResult,
     Skips,
     Utterance,
     add_common_arguments,
-    clean_text,
-    existing_files,
+    ids_problem,
+    kaldi_value,
     language_code,
     read_tsv_rows,
     run_main,
     split_list,
-    write_sets,
 )
 from part.data.corpora.wavscp import UnreadableAudio, WavScpBuilder
 from part.data.languages import canonical_code
@@ -106,16 +109,14 @@ def check_layout(root: PathLike, codes: Sequence[str], splits: Sequence[str] = S
                                         f"*.wav (from audio/{split}.tar.gz)")
 
 
-def read_rows(tsv: Path, skips: Skips) -> List[Tuple[int, Dict[str, str]]]:
+def read_rows(tsv: Path, skips: Skips) -> Iterator[Tuple[int, Dict[str, str]]]:
     """The rows of a FLEURS TSV as ``(line, {column: value})``; wrong field counts go to ``skips``."""
-    rows = []
     for number, fields in read_tsv_rows(tsv):
         if len(fields) != len(COLUMNS):
             skips.add("malformed row", f"{tsv}:{number}", fields[0] if fields else "",
                       f"{len(fields)} fields, expected {len(COLUMNS)}")
             continue
-        rows.append((number, dict(zip(COLUMNS, fields))))
-    return rows
+        yield number, dict(zip(COLUMNS, fields))
 
 
 def utterance_id(code: str, sentence_id: str, file_name: str) -> str:
@@ -130,7 +131,7 @@ def parallel_transcripts(root: PathLike, code: str, transcript: str) -> Dict[str
         tsv = directory / f"{split}.tsv"
         if tsv.is_file():
             for _, row in read_rows(tsv, Skips()):
-                text = clean_text(row[TRANSCRIPTS[transcript]])
+                text = kaldi_value(row[TRANSCRIPTS[transcript]])
                 if text:
                     found.setdefault(row["id"].strip(), text)
     return found
@@ -154,18 +155,17 @@ def find_config(root: PathLike, lang: str) -> str:
 
 
 def read_split(root: PathLike, code: str, split: str, builder: WavScpBuilder, transcript: str,
-               translations: Dict[str, Dict[str, str]], skips: Skips) -> List[Utterance]:
-    """The utterances of one split of one language (``translations``: tgt -> {sentence id: text})."""
+               translations: Dict[str, Dict[str, str]], skips: Skips) -> Iterator[Tuple[Utterance, str]]:
+    """``(utterance, where)`` of one split of one language (``translations``: tgt -> {sentence id: text})."""
     directory = lang_dir(root, code)
     lang = language_code(code, f"FLEURS config {directory}")
     tsv = directory / f"{split}.tsv"
-    listings = [(d, existing_files(d)) for d in audio_dirs(directory, split)]
-    utts: List[Utterance] = []
-    seen: Set[str] = set()
+    folders = audio_dirs(directory, split)
+    seen: Set[str] = set()  # a split of FLEURS has a few thousand rows: their names fit in memory
     for number, row in read_rows(tsv, skips):
         where = f"{tsv}:{number}"
         file_name = Path(row["file_name"].strip()).name
-        text = clean_text(row[TRANSCRIPTS[transcript]])
+        text = kaldi_value(row[TRANSCRIPTS[transcript]])
         if not file_name:
             skips.add("malformed row", where, row["id"], "empty file name")
             continue
@@ -176,22 +176,25 @@ def read_split(root: PathLike, code: str, split: str, builder: WavScpBuilder, tr
         if not text:
             skips.add("empty transcript", where, file_name)
             continue
-        audio = next((d / file_name for d, names in listings if file_name in names), None)
+        utt_id = utterance_id(code, row["id"], file_name)
+        problem = ids_problem(utterance=utt_id)
+        if problem:
+            skips.add("bad id", where, file_name, problem)
+            continue
+        audio = next((d / file_name for d in folders if (d / file_name).is_file()), None)
         if audio is None:
-            skips.add("missing audio", where, file_name, f"not in {listings[0][0]}")
+            skips.add("missing audio", where, file_name, f"not in {folders[0]}")
             continue
         try:
             wav = builder.entry(audio)
         except UnreadableAudio as err:
             skips.add("unreadable audio", where, file_name, str(err))
             continue
-        utt_id = utterance_id(code, row["id"], file_name)
         utt = Utterance(utt_id, utt_id, lang, text, wav)
         for tgt, by_sentence in translations.items():
             if tgt != lang and row["id"].strip() in by_sentence:
                 utt.translations[tgt] = by_sentence[row["id"].strip()]
-        utts.append(utt)
-    return utts
+        yield utt, where
 
 
 def prepare(
@@ -227,15 +230,16 @@ def prepare(
         tgt_lang = language_code(tgt, "--translate_to")
         translations[tgt_lang] = parallel_transcripts(root, find_config(root, tgt_lang), "raw")
     builder = WavScpBuilder(audio_format)
-    sets: Dict[str, Dict[str, List[Utterance]]] = {split: {} for split in splits}
     all_skips = Skips()
-    for code in codes:
-        for split in splits:
-            skips = Skips()
-            sets[split][code] = read_split(root, code, split, builder, transcript, translations, skips)
-            skips.report(f"fleurs {code} {split}", STRICT_REASONS, strict, ADVICE)
-            all_skips.extend(skips)
-    return write_sets(out_dir, CORPUS, sets, all_skips)
+    with CorpusSets(out_dir, CORPUS, all_skips) as sets:
+        for code in codes:
+            for split in splits:
+                skips = Skips()
+                for utt, where in read_split(root, code, split, builder, transcript, translations, skips):
+                    sets.add(split, code, utt, where)
+                skips.report(f"fleurs {code} {split}", STRICT_REASONS, strict, ADVICE)
+                all_skips.extend(skips)
+        return sets.close(splits, codes)
 
 
 def get_parser() -> argparse.ArgumentParser:

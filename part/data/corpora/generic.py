@@ -21,8 +21,14 @@ Example ``corpus/train.tsv``::
     utt002  wav/utt002.wav  你好                 zh      li       Hello
 
 Utterance ids must start with the speaker id (Kaldi's convention); an id that does not is written as
-``<speaker>-<id>``. Rows with an empty transcript are skipped; rows with missing audio are skipped with
-a warning naming them (an error with ``--strict``).
+``<speaker>-<id>``. Transcripts and translations are kept verbatim but for tabs and line breaks.
+Skipped with a warning naming the TSV and line (an error with ``--strict`` where marked): rows with
+missing (strict) or unreadable (strict) audio, too few or too many fields (strict), ids or speakers
+that cannot be part of a Kaldi id (spaces, control characters; strict), an id used by an earlier row
+(strict), an unknown language (strict), or an empty transcript. The TSV is read row by row and the
+data dir written through an external sort: memory does not grow with the number of rows. Audio is
+not decoded; with ``--audio_format auto`` each file's header is read to decide between its path and
+a converting pipe.
 
 Usage::
 
@@ -33,7 +39,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import List, Optional, Sequence, Set
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 from part.data.corpora.base import (
     CorpusError,
@@ -42,47 +48,52 @@ from part.data.corpora.base import (
     Skips,
     Utterance,
     add_common_arguments,
-    clean_text,
+    corpus_writer,
+    ids_problem,
+    kaldi_value,
     language_code,
     read_tsv_with_header,
     run_main,
-    write_utterances,
 )
+from part.data.languages import canonical_code
 from part.data.corpora.wavscp import UnreadableAudio, WavScpBuilder
 
 logger = logging.getLogger("part.data.corpora.generic")
 
 REQUIRED_COLUMNS = ("id", "path", "text", "lang")
 TRANSLATION_COLUMN_PREFIX = "translation_"
-STRICT_REASONS = ("missing audio", "unreadable audio", "malformed row", "bad id")
+STRICT_REASONS = ("missing audio", "unreadable audio", "malformed row", "bad id", "repeated id", "unknown language")
 
 
-def read_tsv(tsv: PathLike, builder: WavScpBuilder, skips: Skips) -> List[Utterance]:
-    """The utterances of one generic TSV (see the module docstring)."""
+def read_tsv(tsv: PathLike, builder: WavScpBuilder, skips: Skips) -> Iterator[Tuple[Utterance, str]]:
+    """``(utterance, where)`` of one generic TSV, row by row (see the module docstring)."""
     tsv = Path(tsv)
     if not tsv.is_file():
         raise CorpusLayoutError(f"no {tsv}; a generic corpus is a TSV with the header "
                                 f"{' '.join(REQUIRED_COLUMNS)} [speaker] [translation_<tgt> ...]")
     base = tsv.parent
-    utts: List[Utterance] = []
-    seen: Set[str] = set()
+    targets: Optional[Dict[str, str]] = None  # translation column -> registry code, from the header
     for number, row in read_tsv_with_header(tsv, REQUIRED_COLUMNS, skips=skips):
         where = f"{tsv}:{number}"
+        if targets is None:
+            targets = {column: language_code(column[len(TRANSLATION_COLUMN_PREFIX):], f"{tsv}: column {column}")
+                       for column in row if column.startswith(TRANSLATION_COLUMN_PREFIX)}
         raw_id = row["id"].strip()
         speaker = (row.get("speaker") or "").strip() or raw_id
-        if not raw_id or any(c.isspace() for c in raw_id) or any(c.isspace() for c in speaker):
-            skips.add("bad id", where, raw_id, "ids and speakers must be non-empty and without whitespace")
+        problem = ids_problem(id=raw_id, speaker=speaker)
+        if problem:
+            skips.add("bad id", where, raw_id, problem)
             continue
         utt_id = raw_id if raw_id.startswith(speaker) else f"{speaker}-{raw_id}"
-        if utt_id in seen:
-            skips.add("bad id", where, utt_id, "the id is used by an earlier row")
-            continue
-        seen.add(utt_id)
-        text = clean_text(row["text"])
+        text = kaldi_value(row["text"])
         if not text:
             skips.add("empty transcript", where, raw_id)
             continue
-        lang = language_code(row["lang"].strip(), where)
+        try:
+            lang = canonical_code(row["lang"].strip())
+        except KeyError as err:
+            skips.add("unknown language", where, raw_id, err.args[0])
+            continue
         audio = Path(row["path"].strip())
         audio = audio if audio.is_absolute() else base / audio
         if not row["path"].strip() or not audio.is_file():
@@ -94,27 +105,30 @@ def read_tsv(tsv: PathLike, builder: WavScpBuilder, skips: Skips) -> List[Uttera
             skips.add("unreadable audio", where, raw_id, f"{audio}: {err}")
             continue
         utt = Utterance(utt_id, speaker, lang, text, wav)
-        for column, value in row.items():
-            if column.startswith(TRANSLATION_COLUMN_PREFIX) and clean_text(value):
-                tgt = language_code(column[len(TRANSLATION_COLUMN_PREFIX):], f"{tsv}: column {column}")
-                if tgt == lang:
-                    skips.add("translation into own language", where, raw_id, f"column {column} ignored")
-                    continue
-                utt.translations[tgt] = clean_text(value)
-        utts.append(utt)
-    return utts
+        for column, tgt in targets.items():
+            value = kaldi_value(row.get(column, ""))
+            if not value:
+                continue
+            if tgt == lang:
+                skips.add("translation into own language", where, raw_id, f"column {column} ignored")
+                continue
+            utt.translations[tgt] = value
+        yield utt, where
 
 
 def prepare(tsv: PathLike, out: PathLike, audio_format: str = "auto", strict: bool = False) -> Path:
-    """Write the data dir ``out`` from the generic TSV ``tsv``."""
+    """Write the data dir ``out`` from the generic TSV ``tsv``, streaming (memory does not grow with the
+    number of rows)."""
     skips = Skips()
-    utts = read_tsv(tsv, WavScpBuilder(audio_format), skips)
-    skips.report(str(tsv), STRICT_REASONS, strict)
-    if not utts:
-        raise CorpusError(f"{tsv}: no usable rows")
-    path = write_utterances(out, utts)
-    logger.info(f"wrote {path}: {len(utts)} utterances")
-    return path
+    with corpus_writer(out, skips) as writer:
+        for utt, where in read_tsv(tsv, WavScpBuilder(audio_format), skips):
+            writer.add(utt, where)
+        writer.finish()  # sorts: repeated ids show here
+        skips.report(str(tsv), STRICT_REASONS, strict)
+        if writer.summary is None:
+            raise CorpusError(f"{tsv}: no usable rows")
+    logger.info(f"wrote {writer.summary.describe()}")
+    return Path(out)
 
 
 def get_parser() -> argparse.ArgumentParser:

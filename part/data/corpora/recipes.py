@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import logging
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
@@ -41,7 +40,7 @@ from part.data.corpora.base import (
     run_main,
     split_list,
 )
-from part.data.datadir import load_data_dir
+from part.data.datadir import validate_data_dir
 
 logger = logging.getLogger("part.data.corpora.recipes")
 
@@ -81,13 +80,7 @@ def blame_root(option: str, value: str, tag: Optional[str] = None) -> Iterator[N
 
 
 def _summary(path: Path) -> str:
-    data = load_data_dir(path, validate=False)
-    langs = Counter(data["utt2lang"].values())
-    trans = {tgt: len(data.translations(tgt)) for tgt in data.translation_langs}
-    text = ", ".join(f"{lang} {n}" for lang, n in sorted(langs.items()))
-    if trans:
-        text += "; translations " + ", ".join(f"into {t} {n}" for t, n in sorted(trans.items()))
-    return f"{path}: {len(data.utt_ids)} utterances ({text})"
+    return validate_data_dir(path).summary_counts.describe()
 
 
 def write_recipe_sets(data_dir: PathLike, train: Sequence[Path], dev: Sequence[Path],

@@ -29,7 +29,7 @@ from typing import Optional, Sequence, Tuple
 
 import soundfile
 
-from part.data.corpora.base import CorpusError
+from part.data.corpora.errors import CorpusError
 
 AUDIO_FORMATS = ("auto", "path", "pipe")
 SAMPLE_RATE = 16000

@@ -15,7 +15,18 @@ GigaSpeech-style manifests is accepted too.
 Data dirs have a ``segments`` file; ``wav.scp`` is keyed by recording (``aid``) and names the opus file
 itself (soundfile reads Ogg/Opus at 16 kHz and seeks in it). Utterance id = ``sid`` (which starts with
 the ``aid``); speaker = the recording (WenetSpeech has no speaker labels); language ``zh``; text = the
-segment text as released (whitespace runs made one space).
+segment text as released (U+3000 and other Unicode spaces kept; tabs and line breaks become spaces).
+
+The JSON is parsed incrementally (ijson): one audio entry at a time is in memory, whatever the size of
+the file (WenetSpeech.json of the release is tens of GB as Python objects). Skipped with a warning that
+names the entry by its JSON path (``WenetSpeech.json audios[12].segments[3]``), never fatal to the
+corpus: a repeated ``sid`` (the first is kept), a segment that is empty, reversed or starts before 0, a
+segment that ends past the end of its recording (more than ``SEGMENT_END_TOLERANCE_S``; the duration
+comes from the entry's ``duration``, or from the audio's header when the entry has none: cutting the
+audio there would keep a transcript of speech that is not in it), empty text, ids that cannot be part
+of a Kaldi id (spaces, control characters), entries without ``aid``/``path``/``segments``, and
+segments whose audio is missing or unreadable (with ``--strict``, missing or unreadable audio and bad
+segments are errors).
 
 Output (``--out_dir``): ``wenetspeech_<name>`` for each subset asked for, with name train_l, train_m,
 train_s, train_w, dev, test_net, test_meeting.
@@ -28,11 +39,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
+import codecs
+import contextlib
 import logging
 import math
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Iterator, Optional, Sequence, Set, Tuple
+
+import soundfile
 
 from part.data.corpora.base import (
     CorpusError,
@@ -43,10 +57,11 @@ from part.data.corpora.base import (
     Skips,
     Utterance,
     add_common_arguments,
-    clean_text,
+    corpus_writer,
+    ids_problem,
+    kaldi_value,
     run_main,
     split_list,
-    write_utterances,
 )
 from part.data.corpora.wavscp import UnreadableAudio, WavScpBuilder
 
@@ -64,7 +79,7 @@ SUBSETS = {
     "TEST_NET": "test_net",
     "TEST_MEETING": "test_meeting",
 }
-STRICT_REASONS = ("missing audio", "unreadable audio", "bad segment")
+STRICT_REASONS = ("missing audio", "unreadable audio", "bad segment", "segment past the end")
 ADVICE = {"missing audio": "Untar the audio of the release"}
 
 
@@ -86,16 +101,23 @@ def check_layout(root: PathLike) -> Path:
     return manifest
 
 
-def load_manifest(manifest: Path) -> List[dict]:
-    try:
-        with open(manifest, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except json.JSONDecodeError as err:
-        raise CorpusError(f"{manifest}:{err.lineno}: not valid JSON ({err.msg}); is the download complete?") from None
-    audios = data.get("audios") if isinstance(data, dict) else None
-    if not isinstance(audios, list):
-        raise CorpusError(f"{manifest}: no 'audios' list at the top level; is this WenetSpeech.json?")
-    return audios
+def iter_audios(manifest: Path) -> Iterator[Tuple[int, object]]:
+    """``(index, entry)`` of every item of the top-level ``audios`` list, parsed incrementally."""
+    import ijson
+
+    count = -1
+    with open(manifest, "rb") as handle:
+        if handle.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:
+            handle.seek(0)
+        try:
+            for count, audio in enumerate(ijson.items(handle, "audios.item", use_float=True)):
+                yield count, audio
+        except ijson.JSONError as err:
+            after = f" after audios[{count}]" if count >= 0 else ""
+            raise CorpusError(f"{manifest}: not valid JSON{after} ({str(err).splitlines()[0]}); is the download "
+                              "complete?") from None
+    if count < 0:
+        raise CorpusError(f"{manifest}: no 'audios' list at the top level, or an empty one; is this WenetSpeech.json?")
 
 
 def _seconds(value, what: str) -> float:
@@ -105,66 +127,87 @@ def _seconds(value, what: str) -> float:
     return number
 
 
-def read_subsets(root: PathLike, labels: Sequence[str], builder: WavScpBuilder,
-                 skips: Skips) -> Dict[str, List[Utterance]]:
-    """``{label: utterances}`` for the subset labels asked for (``L``, ``DEV``, ...)."""
+def _recording_duration(audio: dict, audio_path: Path) -> Optional[float]:
+    """The recording's length from the index entry, else from the audio's header (cheap: no decoding)."""
+    try:
+        return _seconds(audio["duration"], "duration")
+    except (KeyError, TypeError, ValueError):
+        pass
+    try:
+        return float(soundfile.info(str(audio_path)).duration)
+    except (soundfile.LibsndfileError, RuntimeError, ValueError, TypeError):
+        return None
+
+
+def iter_segments(root: PathLike, labels: Sequence[str], builder: WavScpBuilder,
+                  skips: Skips) -> Iterator[Tuple[Utterance, Set[str], str]]:
+    """``(utterance, its subset labels, JSON path)`` of the segments in any of ``labels`` (``L``, ``DEV``, ...)."""
     manifest = check_layout(root)
     root = manifest.parent
     wanted = [subset_label(label) for label in labels]
     unknown = [label for label in wanted if label not in SUBSETS]
     if unknown:
         raise CorpusError(f"unknown WenetSpeech subset(s) {', '.join(unknown)}; known: {', '.join(SUBSETS)}")
-    found: Dict[str, List[Utterance]] = {label: [] for label in wanted}
-    for number, audio in enumerate(load_manifest(manifest), start=1):
-        where = f"{manifest} audios[{number - 1}]"
+    for index, audio in iter_audios(manifest):
+        where = f"{manifest} audios[{index}]"
         try:
-            aid, rel_path, segments = str(audio["aid"]), str(audio["path"]), audio["segments"]
+            aid, rel_path, segments = str(audio["aid"]), str(audio["path"]), list(audio["segments"])
         except (KeyError, TypeError):
             skips.add("malformed entry", where, str(audio.get("aid", "")) if isinstance(audio, dict) else "",
                       "needs aid, path and segments")
             continue
-        duration = audio.get("duration")
+        problem = ids_problem(aid=aid)
+        if problem:
+            skips.add("bad id", where, aid, problem)
+            continue
         chosen = []
-        for seg in segments:
+        for k, seg in enumerate(segments):
+            seg_where = f"{where}.segments[{k}]"
             try:
                 labels_of_seg = {subset_label(s) for s in seg.get("subsets", [])}
                 if labels_of_seg.isdisjoint(wanted):
                     continue
                 sid = str(seg["sid"])
-                start = _seconds(seg["begin_time"], "begin_time")
-                end = _seconds(seg["end_time"], "end_time")
-                text = clean_text(str(seg["text"]))
+                segment = Segment(aid, _seconds(seg["begin_time"], "begin_time"), _seconds(seg["end_time"], "end_time"))
+                text = kaldi_value(seg["text"])
             except (KeyError, TypeError, ValueError, AttributeError) as err:
-                skips.add("bad segment", where, str(seg.get("sid", "")) if isinstance(seg, dict) else "",
+                skips.add("bad segment", seg_where, str(seg.get("sid", "")) if isinstance(seg, dict) else "",
                           f"cannot read sid/begin_time/end_time/text/subsets ({err})")
                 continue
-            if start < 0 or end <= start or (duration is not None and start >= float(duration)):
-                skips.add("bad segment", where, sid, f"times {start}-{end} s in a recording of {duration} s")
+            utt_id = sid if sid.startswith(aid) else f"{aid}-{sid}"
+            problem = ids_problem(sid=utt_id)
+            if problem:
+                skips.add("bad id", seg_where, sid, problem)
+                continue
+            problem = segment.problem()
+            if problem:
+                skips.add("bad segment", seg_where, sid, problem)
                 continue
             if not text:
-                skips.add("empty text", where, sid)
+                skips.add("empty text", seg_where, sid)
                 continue
-            chosen.append((sid, start, end, text, labels_of_seg))
+            chosen.append((Utterance(utt_id, aid, LANG, text, "", segment), labels_of_seg, seg_where))
         if not chosen:
             continue
         audio_path = root / rel_path
         if not audio_path.is_file():
-            for sid, *_ in chosen:
-                skips.add("missing audio", where, sid, f"{audio_path} does not exist")
+            for utt, _, seg_where in chosen:
+                skips.add("missing audio", seg_where, utt.utt_id, f"{audio_path} does not exist")
             continue
         try:
             wav = builder.entry(audio_path)
         except UnreadableAudio as err:
-            for sid, *_ in chosen:
-                skips.add("unreadable audio", where, sid, f"{audio_path}: {err}")
+            for utt, _, seg_where in chosen:
+                skips.add("unreadable audio", seg_where, utt.utt_id, f"{audio_path}: {err}")
             continue
-        for sid, start, end, text, labels_of_seg in chosen:
-            utt_id = sid if sid.startswith(aid) else f"{aid}-{sid}"
-            utt = Utterance(utt_id, aid, LANG, text, wav, Segment(aid, start, end))
-            for label in wanted:
-                if label in labels_of_seg:
-                    found[label].append(utt)
-    return found
+        duration = _recording_duration(audio, audio_path)
+        for utt, labels_of_seg, seg_where in chosen:
+            problem = utt.segment.problem(duration)
+            if problem:
+                skips.add("segment past the end", seg_where, utt.utt_id, problem)
+                continue
+            utt.wav = wav
+            yield utt, labels_of_seg, seg_where
 
 
 def prepare(
@@ -181,18 +224,29 @@ def prepare(
     """
     if not subsets:
         raise CorpusError("no WenetSpeech subsets given (--subsets, e.g. M,DEV,TEST_NET,TEST_MEETING)")
+    wanted = list(dict.fromkeys(subset_label(label) for label in subsets))
     skips = Skips()
-    found = read_subsets(root, subsets, WavScpBuilder(audio_format), skips)
-    skips.report("wenetspeech", STRICT_REASONS, strict, ADVICE)
+    repeats = {label: Skips() for label in wanted if label in SUBSETS}
+    writers = {label: corpus_writer(Path(out_dir) / f"{CORPUS}_{SUBSETS[label]}", repeats[label]) for label in repeats}
     result = PrepResult(skips=skips)
-    for label, utts in found.items():
+    with contextlib.ExitStack() as stack:
+        for writer in writers.values():
+            stack.enter_context(writer)
+        for utt, labels, where in iter_segments(root, wanted, WavScpBuilder(audio_format), skips):
+            for label in labels.intersection(writers):
+                writers[label].add(utt, where)
+        skips.report("wenetspeech", STRICT_REASONS, strict, ADVICE)
+        for label, writer in writers.items():
+            writer.finish()  # sorts: repeated ids show here
+            repeats[label].report(f"wenetspeech {SUBSETS[label]}", STRICT_REASONS, strict, ADVICE)
+            skips.extend(repeats[label])
+    for label, writer in writers.items():
         name = SUBSETS[label]
-        if not utts:
+        if writer.summary is None:
             logger.warning(f"wenetspeech: no segment of subset {label} left; {CORPUS}_{name} is not written")
             continue
-        path = write_utterances(Path(out_dir) / f"{CORPUS}_{name}", utts)
-        result.combined[name] = path
-        logger.info(f"wrote {path}: {len(utts)} segments")
+        result.combined[name] = writer.path
+        logger.info(f"wrote {writer.summary.describe()}")
     return result
 
 

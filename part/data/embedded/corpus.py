@@ -28,15 +28,12 @@ import random
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence
 
+from part.data.corpora.errors import CorpusError
 from part.data.embedded.frames import FRAMES, slots_key
 from part.data.embedded.lang import REALISERS, SUPPORTED_LANGS, Sentence
 
 # A frame is retired from the stream after this many draws in a row that were all repeats.
 MAX_REPEATS = 300
-
-
-class CorpusError(Exception):
-    """The requested corpus cannot be made (unknown language, too many tuples asked for, ...)."""
 
 
 @dataclass(frozen=True)

@@ -28,17 +28,19 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import sys
 import time
 from collections import defaultdict
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
-from part.data.embedded.corpus import SIZES, Corpus, CorpusError, SizeSpec, build_corpus, parse_langs
+from part.data.corpora.errors import CorpusError
+from part.data.datadir import DataDirError, DataDirWriter, sort_key
+from part.data.embedded.corpus import SIZES, Corpus, SizeSpec, build_corpus, parse_langs
 from part.data.embedded.lang import SUPPORTED_LANGS
-from part.data.embedded.synth import SynthesisError, Utterance, check_espeak, plan_utterance, synthesise
+from part.data.embedded.synth import SpeechPlan, SynthesisError, check_espeak, plan_utterance, synthesise
+from part.fileio import atomic_write_lines, is_temporary
 
 logger = logging.getLogger("part.data.embedded")
 
@@ -71,66 +73,34 @@ def run_options(size: str, spec: SizeSpec, langs: Sequence[str], seed: int) -> d
 
 
 # ---- files ----------------------------------------------------------------------------------------
-def write_atomic(path: Path, lines: Iterable[str]) -> None:
-    """Write UTF-8 lines to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        for line in lines:
-            f.write(line + "\n")
-    os.replace(tmp, path)
-
-
-def _key(s: str) -> bytes:
-    return s.encode("utf-8")  # C-locale order
-
-
-def plan(corpus: Corpus) -> Dict[str, List[Utterance]]:
+def plan(corpus: Corpus) -> Dict[str, List[SpeechPlan]]:
     """Every utterance of every split, sorted by utterance id."""
     out = {}
     for split, per_lang in corpus.speech_sets().items():
         utts = [plan_utterance(t.sentences[lang], split, t.id, corpus.seed)
                 for lang, tuples in per_lang.items() for t in tuples]
-        out[split] = sorted(utts, key=lambda u: _key(u.utt))
+        out[split] = sorted(utts, key=lambda u: sort_key(u.utt))
     return out
 
 
-def write_data_dir(data_dir: Path, utts: List[Utterance], corpus: Corpus, seconds: Dict[str, float]) -> None:
-    """The Kaldi files of one split (see the module doc for ``text.<tgt>``)."""
-    for leftover in data_dir.glob(".*.tmp"):  # from an interrupted run
-        leftover.unlink()
+def write_split(data_dir: Path, utts: List[SpeechPlan], corpus: Corpus, seconds: Dict[str, float]) -> None:
+    """The Kaldi data dir of one split, through the writer every corpus uses. Translation references:
+    xx -> en for every non-English utterance (the tuple's English sentence exists even when English is
+    not among --langs), en -> xx for the English ones, into every other language asked for."""
     by_id = {t.id: t for tuples in (corpus.test, corpus.dev, corpus.lm_train) for t in tuples}
-    write_atomic(data_dir / "wav.scp", (f"{u.utt} {u.wav}" for u in utts))
-    write_atomic(data_dir / "text", (f"{u.utt} {u.text}" for u in utts))
-    write_atomic(data_dir / "utt2spk", (f"{u.utt} {u.spk}" for u in utts))
-    write_atomic(data_dir / "utt2lang", (f"{u.utt} {u.lang}" for u in utts))
-    write_atomic(data_dir / "utt2dur", (f"{u.utt} {seconds[u.utt]:.3f}" for u in utts))
-    spk2utt = defaultdict(list)
-    for u in utts:
-        spk2utt[u.spk].append(u.utt)
-    write_atomic(data_dir / "spk2utt", (f"{spk} {' '.join(spk2utt[spk])}" for spk in sorted(spk2utt, key=_key)))
-    # Translation references: xx -> en for every non-English utterance (the tuple's English sentence
-    # exists even when English is not among --langs), en -> xx for the English ones.
-    targets = {"en": [u for u in utts if u.lang != "en"]}
-    english = [u for u in utts if u.lang == "en"]
-    for lang in corpus.langs:
-        if lang != "en" and english:
-            targets[lang] = english
-    targets = {tgt: subset for tgt, subset in targets.items() if subset}
-    for tgt, subset in targets.items():
-        write_atomic(data_dir / f"text.{tgt}", (f"{u.utt} {by_id[u.tuple_id].text(tgt)}" for u in subset))
-    for old in data_dir.glob("text.*"):  # references of languages no longer asked for
-        if old.name[len("text."):] not in targets:
-            old.unlink()
+    with DataDirWriter(data_dir) as writer:
+        for u in utts:
+            targets = ["en"] if u.lang != "en" else [lang for lang in corpus.langs if lang != "en"]
+            writer.add(u.record(seconds[u.utt], {tgt: by_id[u.tuple_id].text(tgt) for tgt in targets}))
 
 
 def write_lm_text(lm_dir: Path, corpus: Corpus) -> None:
     for name, tuples in (("train", corpus.lm_train), ("dev", corpus.lm_dev)):
-        write_atomic(lm_dir / f"{name}.jsonl",
+        atomic_write_lines(lm_dir / f"{name}.jsonl",
                      (json.dumps(t.as_json(corpus.langs), ensure_ascii=False) for t in tuples))
 
 
-def remove_stale_wavs(out: Path, planned: Dict[str, List[Utterance]]) -> int:
+def remove_stale_wavs(out: Path, planned: Dict[str, List[SpeechPlan]]) -> int:
     """Delete WAVs (and leftover temporary files) of earlier runs that the corpus no longer has."""
     keep = {out / u.wav for utts in planned.values() for u in utts}
     removed = 0
@@ -138,7 +108,7 @@ def remove_stale_wavs(out: Path, planned: Dict[str, List[Utterance]]) -> int:
     if not wav_root.is_dir():
         return 0
     for path in wav_root.rglob("*"):
-        if path.is_file() and (path.name.endswith(".tmp") or (path.suffix == ".wav" and path not in keep)):
+        if path.is_file() and (is_temporary(path) or (path.suffix == ".wav" and path not in keep)):
             path.unlink()
             removed += 1
     return removed
@@ -204,9 +174,9 @@ def prepare(out: Path, size: str = "default", langs: Sequence[str] = SUPPORTED_L
     synth_wall = time.time() - synth_start
 
     for split in SPLITS:
-        write_data_dir(out / "data" / split, planned[split], corpus, seconds)
+        write_split(out / "data" / split, planned[split], corpus, seconds)
     write_lm_text(out / "data" / "lm_text", corpus)
-    write_atomic(out / MANIFEST, (json.dumps(u.as_json(), ensure_ascii=False)
+    atomic_write_lines(out / MANIFEST, (json.dumps(u.as_json(), ensure_ascii=False)
                                   for split in SPLITS for u in planned[split]))
 
     summary = summarise(corpus, planned, seconds)
@@ -215,11 +185,12 @@ def prepare(out: Path, size: str = "default", langs: Sequence[str] = SUPPORTED_L
                    synthesis_wall_s=round(synth_wall, 2), wall_s=round(time.time() - start, 2), nj=nj,
                    made_audio_s=round(made_seconds, 1),
                    realtime_factor=round(made_seconds / synth_wall, 1) if synth_wall > 0 and made_seconds else None)
-    write_atomic(out / MARKER, [json.dumps({"options": options, "summary": summary}, ensure_ascii=False, indent=1)])
+    atomic_write_lines(out / MARKER, [json.dumps({"options": options, "summary": summary}, ensure_ascii=False,
+                                                 indent=1)])
     return summary
 
 
-def summarise(corpus: Corpus, planned: Dict[str, List[Utterance]], seconds: Dict[str, float]) -> dict:
+def summarise(corpus: Corpus, planned: Dict[str, List[SpeechPlan]], seconds: Dict[str, float]) -> dict:
     table = {}
     for split, utts in planned.items():
         per_lang = defaultdict(lambda: {"utts": 0, "hours": 0.0, "speakers": set()})
@@ -280,7 +251,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         summary = prepare(Path(args.out), args.size, args.langs, args.seed, max(1, args.nj), args.force, overrides,
                           progress=not args.no_progress)
-    except (CorpusError, SynthesisError) as err:
+    except (CorpusError, DataDirError, SynthesisError) as err:
         logger.error(str(err))
         return 1
     except KeyboardInterrupt:

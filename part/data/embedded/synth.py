@@ -15,7 +15,7 @@ words, with pypinyin and pykakasi for anything without one.
 espeak-ng writes 22.05 kHz; the audio is resampled to 16 kHz (polyphase, scipy) and written as 16-bit
 mono WAV. The WAV's comment holds a hash of everything that made it (text, voice, rate, pitch, noise),
 so a re-run keeps an existing file exactly when it would write the same one. Files are written to a
-temporary name and renamed: an interrupted run never leaves a half-written WAV.
+temporary name and renamed (:mod:`part.fileio`): an interrupted run never leaves a half-written WAV.
 """
 from __future__ import annotations
 
@@ -33,8 +33,10 @@ from typing import Dict, Iterable, List, Set, Tuple
 
 import numpy as np
 
+from part.data.datadir import Utterance
 from part.data.embedded.lang import Sentence
 from part.data.languages import get_language
+from part.fileio import atomic_path
 
 SAMPLE_RATE = 16000
 VARIANTS = tuple([f"m{i}" for i in range(1, 8)] + [f"f{i}" for i in range(1, 5)])
@@ -51,8 +53,9 @@ class SynthesisError(Exception):
 
 
 @dataclass(frozen=True)
-class Utterance:
-    """One utterance to synthesise and its place in the data dirs."""
+class SpeechPlan:
+    """How one utterance is synthesised (voice, rate, pitch, noise) and where its WAV goes; its data-dir
+    record is :meth:`record`."""
 
     utt: str  # <spk>-<tuple id>
     spk: str  # <lang>-<variant>
@@ -74,6 +77,11 @@ class Utterance:
 
     def as_json(self) -> dict:
         return asdict(self)
+
+    def record(self, seconds: float, translations: Dict[str, str]) -> Utterance:
+        """The utterance as a data dir holds it (the record every corpus writes)."""
+        return Utterance(self.utt, self.spk, self.lang, self.text, self.wav, translations=translations,
+                         duration=seconds)
 
 
 # ---- what espeak-ng reads -------------------------------------------------------------------------
@@ -119,7 +127,7 @@ def speakable(sentence: Sentence) -> str:
     return sentence.text
 
 
-def plan_utterance(sentence: Sentence, split: str, tuple_id: str, seed: int) -> Utterance:
+def plan_utterance(sentence: Sentence, split: str, tuple_id: str, seed: int) -> SpeechPlan:
     """Draw the voice of one utterance from (seed, language, tuple) and name it."""
     lang = sentence.lang
     rng = random.Random(f"{seed}/{lang}/{tuple_id}")
@@ -133,7 +141,7 @@ def plan_utterance(sentence: Sentence, split: str, tuple_id: str, seed: int) -> 
     voice = get_language(lang).espeak_voice
     if not voice:
         raise SynthesisError(f"language '{lang}' has no espeak-ng voice in part/data/languages.py")
-    return Utterance(utt=utt, spk=spk, lang=lang, split=split, tuple_id=tuple_id, text=sentence.text,
+    return SpeechPlan(utt=utt, spk=spk, lang=lang, split=split, tuple_id=tuple_id, text=sentence.text,
                      say=speakable(sentence), voice=f"{voice}+{variant}", rate=rate, pitch=pitch, snr_db=snr_db,
                      noise_seed=noise_seed, wav=f"downloads/embedded/wav/{split}/{utt}.wav")
 
@@ -190,7 +198,7 @@ def add_noise(samples: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
     return np.clip(samples + noise.astype(np.float32), -1.0, 32767 / 32768)
 
 
-def render(utt: Utterance) -> np.ndarray:
+def render(utt: SpeechPlan) -> np.ndarray:
     """The 16 kHz samples of one utterance."""
     samples, rate = espeak(utt.say, utt.voice, utt.rate, utt.pitch)
     if samples.size == 0:
@@ -210,19 +218,14 @@ def wav_is_valid(path: Path, spec_hash: str) -> bool:
 
 
 def write_wav(path: Path, samples: np.ndarray, comment: str) -> None:
-    """Write a 16-bit WAV atomically (temporary file in the same folder, then rename)."""
+    """Write a 16-bit WAV atomically. Not fsynced: a WAV is reused only after :func:`wav_is_valid`
+    checked it, so one lost in a power cut is simply made again."""
     import soundfile as sf
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path, durable=False) as tmp:
         with sf.SoundFile(str(tmp), "w", samplerate=SAMPLE_RATE, channels=1, subtype="PCM_16", format="WAV") as f:
             f.comment = comment
             f.write(samples)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def wav_seconds(path: Path) -> float:
@@ -232,7 +235,7 @@ def wav_seconds(path: Path) -> float:
     return info.frames / info.samplerate
 
 
-def synthesise_one(job: Tuple[Utterance, str]) -> Tuple[str, float, bool]:
+def synthesise_one(job: Tuple[SpeechPlan, str]) -> Tuple[str, float, bool]:
     """Make one WAV unless a valid one exists. Returns (utt, seconds, skipped)."""
     utt, root = job
     path = Path(root) / utt.wav
@@ -244,7 +247,7 @@ def synthesise_one(job: Tuple[Utterance, str]) -> Tuple[str, float, bool]:
     return utt.utt, samples.shape[0] / SAMPLE_RATE, False
 
 
-def synthesise(utterances: Iterable[Utterance], root: Path, nj: int = 2, desc: str = "synthesis",
+def synthesise(utterances: Iterable[SpeechPlan], root: Path, nj: int = 2, desc: str = "synthesis",
                progress: bool = True) -> Tuple[Dict[str, float], Set[str]]:
     """Synthesise every utterance with ``nj`` processes (WAVs that are already valid are kept).
 
