@@ -25,13 +25,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-
-def _str2bool(value: str) -> bool:
-    if value.lower() in ("true", "1", "yes"):
-        return True
-    if value.lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got '{value}'")
+from part.cli import str2bool
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="Seed of the example subsets and probe folds")
     parser.add_argument("--ngpu", type=int, default=0, help="0: CPU; >0: the first GPU")
     parser.add_argument("--nj", type=int, default=0, help="Torch CPU threads (0: torch's default)")
-    parser.add_argument("--redo", type=_str2bool, default=False, help="Recompute phases that are up to date")
-    parser.add_argument("--progress", type=_str2bool, default=True, help="Show progress bars")
+    parser.add_argument("--redo", type=str2bool, default=False, help="Recompute phases that are up to date")
+    parser.add_argument("--progress", type=str2bool, default=True, help="Show progress bars")
     return parser
 
 

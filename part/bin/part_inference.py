@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from part.cli import str2bool
+from part.data.datadir import kaldi_value
 from part.data.shards import is_shard_set
 from part.data.sources import ExampleSource, open_examples
 
@@ -121,7 +122,7 @@ def write_decode_dir(out: Path, ids: List[str], hyps: Dict[str, str], source: Ex
     for name, value in columns:
         with open(tmp / name, "w", encoding="utf-8") as f:
             for k in sorted(ids):
-                f.write(f"{k} {value(k)}\n".replace("\r", " "))
+                f.write(f"{k} {kaldi_value(value(k))}\n")
     (tmp / "task").write_text(task + "\n")
     (tmp / "decode_info.json").write_text(json.dumps(info, indent=1) + "\n")
     if out.exists():

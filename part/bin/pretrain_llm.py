@@ -28,7 +28,6 @@ import argparse
 import json
 import logging
 import math
-import os
 import random
 import sys
 import time
@@ -39,6 +38,7 @@ import yaml
 
 from part.data import prompts as prompt_format
 from part.data.prompts import load_prompts, render
+from part.fileio import atomic_path
 
 DEFAULTS = dict(
     vocab_size=2000, hidden_size=256, num_layers=4, num_heads=4, num_kv_heads=2, intermediate_size=768,
@@ -172,9 +172,8 @@ def evaluate(model, sampler: ExampleSampler, rows, langs, n: int = 40) -> Dict[s
 def save_atomic(obj, path: Path) -> None:
     import torch
 
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

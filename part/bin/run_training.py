@@ -38,6 +38,8 @@ from typing import Dict, List, Optional, Tuple
 
 import yaml
 
+from part.fileio import atomic_write_text
+
 FINGERPRINT = "stage_options.json"
 DONE = ".done"
 LOG = "train.log"
@@ -161,12 +163,6 @@ def has_results(out: Path) -> bool:
         return False
     return any((out / n).exists() for n in ("checkpoint.pth", "checkpoint.prev.pth", DONE)) or \
         any(out.glob("*epoch.pth"))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -357,7 +353,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     created = not out.exists()
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        _write_atomic(fp_file, json.dumps(fp, indent=1, ensure_ascii=False) + "\n")
+        atomic_write_text(fp_file, json.dumps(fp, indent=1, ensure_ascii=False) + "\n")
 
     from part.tasks.part_task import PARTTask
 
@@ -398,7 +394,7 @@ def _train(PARTTask, name: str, out: Path, created: bool, rank: int, train_args:
             logging.error("%s: %s", name, cleanup)
         return 1
     if rank == 0:
-        _write_atomic(done, "finished\n")
+        atomic_write_text(done, "finished\n")
     logging.info("%s: finished; curves in %s/images/", name, out)
     return 0
 
