@@ -25,9 +25,9 @@ from part.data.prompts import TASKS, escape, load_prompts, render
 
 
 def read_kv(path: Path) -> Dict[str, str]:
-    """``{id: value}`` of a file of an example or feature dir (the one ``id value`` reader, with empty values
-    allowed: an empty hypothesis or reference is a value too)."""
-    return read_kaldi_dict(path, kind="example", allow_empty=True)
+    """``{id: value}`` of a file of an example or feature dir: the one ``id value`` reader, ids in any order,
+    empty values allowed (an empty hypothesis or reference is a value too)."""
+    return read_kaldi_dict(path, kind="example", allow_empty=True, sorted_ids=False)
 
 
 def direction_matches(patterns: Iterable[str], src: str, tgt: str) -> bool:
