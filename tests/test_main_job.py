@@ -42,6 +42,8 @@ def check_outputs(recipe: Path, log: str) -> None:
         assert re.search(rf"^{lang} \((WER|CER)\)", table, re.M), f"no ASR row for {lang}"
     assert "de-en (BLEU)" in table
     report = (work / "RESULTS.md").read_text()
+    # Stage 1 recorded the test set that local/data.sh made; the later stages took it from there.
+    assert (work / "data" / "test_sets").read_text().split() == ["test"]
     assert "./run_all.sh --size tiny" in report
     # The wall time of every step, printed and in the report, in the order the steps ran.
     timing = log[log.index("Wall time of each step of this run"):]
@@ -53,14 +55,14 @@ def check_outputs(recipe: Path, log: str) -> None:
     assert "## Wall time" in report and "| stage 3: encoder pretraining |" in report
 
     # Each training phase of each method trained, with curves; PART phase 2 unfroze the encoder
-    # progressively and stage 3 added text-only translation from its second epoch.
-    for method, stages in (("part_seed1", (1, 2, 3)), ("baseline_seed1", (1, 2))):
-        for n in stages:
-            stage_dir = exp / method / f"stage{n}"
-            assert (stage_dir / ".done").is_file()
-            assert (stage_dir / "valid.acc.ave.pth").exists()
-            assert any((stage_dir / "images").glob("loss.png"))
-            assert "epoch results" in (stage_dir / "train.log").read_text()
+    # progressively and phase 3 added text-only translation from its second epoch.
+    for method, phases in (("part_seed1", (1, 2, 3)), ("baseline_seed1", (1, 2))):
+        for n in phases:
+            phase_dir = exp / method / f"phase{n}"
+            assert (phase_dir / ".done").is_file()
+            assert (phase_dir / "valid.acc.ave.pth").exists()
+            assert any((phase_dir / "images").glob("loss.png"))
+            assert "epoch results" in (phase_dir / "train.log").read_text()
         assert not (exp / method / "phase3").exists() or method.startswith("part")
     assert "trainable groups ['adapter', 'encoder_last_2']" in log
     assert "trainable groups ['adapter', 'encoder']" in log

@@ -313,7 +313,7 @@ if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ]; then
   for name in ${recipe_opts}; do
     if [ -n "${!name+set}" ]; then data_opts+=("--${name}" "${!name}"); fi
   done
-  log "Stage 1: data preparation: local/data.sh ${local_data_opts} ${data_opts[*]+"${data_opts[*]}"}"
+  log "Stage 1: data preparation: local/data.sh${local_data_opts:+ ${local_data_opts}}${data_opts[*]+ ${data_opts[*]}}"
   # local/data.sh ends its stdout with the test sets it made ("test_sets: a b"): a release without one of
   # them simply has fewer.
   mkdir -p data
