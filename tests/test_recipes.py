@@ -45,9 +45,10 @@ for _key, _value in ENV.items():
 
 # Every training phase: two updates of batch 2, one epoch, no plots; the paper's adapter shrunk to width 32.
 # (accum_grad 1: with the configs' accum_grad 4, two updates would never step the optimizer.)
-TINY_TRAIN_ARGS = ("--num_iters_per_epoch 2 --batch_size 2 --accum_grad 1 --max_epoch 1 --num_workers 0 "
-                   "--use_tensorboard false --use_matplotlib false --keep_nbest_models 1 "
-                   "--speech_adapter_conf d_model=32 --speech_adapter_conf num_heads=2 --speech_adapter_conf ffn_dim=64")
+TINY_BUDGET_ARGS = ("--num_iters_per_epoch 2 --batch_size 2 --accum_grad 1 --max_epoch 1 --num_workers 0 "
+                    "--use_tensorboard false --use_matplotlib false --keep_nbest_models 1")
+TINY_TRAIN_ARGS = (TINY_BUDGET_ARGS + " --speech_adapter_conf d_model=32 --speech_adapter_conf num_heads=2 "
+                   "--speech_adapter_conf ffn_dim=64")
 # The in-recipe Conformer (stage 3): 4 blocks, as stage 2 first unfreezes the last 4.
 TINY_ENCODER_YAML = """model_type: ctc_encoder
 encoder: conformer
@@ -317,7 +318,8 @@ def test_run_sh_help_shows_the_recipe_options_and_values_and_touches_nothing(tmp
                 "mini_multilingual": ["en,de,fr,es,zh,ja"]}
     asr_only = "--train_tasks asr --test_tasks asr"
     values = {"commonvoice": asr_only, "wenetspeech": asr_only, "fleurs": asr_only, "covost2": '--directions "*-en"',
-              "multilingual": "--train_tasks asr,s2tt,mt --test_tasks asr,s2tt", "mini_multilingual": '--size "default"'}
+              "multilingual": "--train_tasks asr,s2tt,mt --test_tasks asr,s2tt",
+              "mini_multilingual": '--size "default"'}
     for recipe in (*RECIPES, "mini_multilingual"):
         recipe_dir = recipe_workspace(tmp_path / recipe, recipe)
         before = tree(recipe_dir)
