@@ -12,13 +12,7 @@
 #
 #   local/data.sh --pairs fr_en,de_en,zh-CN_en
 set -euo pipefail
-
-log() {
-  local fname=${BASH_SOURCE[1]##*/}
-  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*" >&2
-}
-
-log "$0 $*"
+echo "$0 $*" >&2
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "${recipe_dir}/db.sh"
 if [ -f "${recipe_dir}/path.sh" ]; then . "${recipe_dir}/path.sh"; fi

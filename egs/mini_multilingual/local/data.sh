@@ -11,12 +11,7 @@
 #
 #   local/data.sh --size tiny --langs en,de,zh
 set -euo pipefail
-
-log() {
-  local fname=${BASH_SOURCE[1]##*/}
-  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*" >&2
-}
-log "$0 $*"
+echo "$0 $*" >&2
 
 # The repository's utils/, also when this file is reached through a size_<size>/local link.
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../../utils/find_python.sh"
