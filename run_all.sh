@@ -10,16 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-size=default
-seeds="1"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --size) size=$2; shift 2 ;;
-    --seeds) seeds=$2; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "$0: unknown option '$1' (try --help)" >&2; exit 2 ;;
-  esac
-done
+size=default   # tiny | default | large (egs/mini_multilingual's sizes)
+seeds="1"      # training seeds of the comparison, space separated
+help_message=$(sed -n '2,/^set /s/^# \{0,1\}//p' "$0")
+. utils/parse_options.sh
+[ $# -eq 0 ] || { echo "$0: unexpected argument '$1' (options are --size and --seeds; try --help)" >&2; exit 2; }
 
 tools/install.sh
 # PART_RECIPE_DIR: another copy of the embedded recipe to run in (the integration test uses one).

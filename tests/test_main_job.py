@@ -42,6 +42,8 @@ def check_outputs(recipe: Path, log: str) -> None:
         assert re.search(rf"^{lang} \((WER|CER)\)", table, re.M), f"no ASR row for {lang}"
     assert "de-en (BLEU)" in table
     report = (work / "RESULTS.md").read_text()
+    # Stage 1 recorded the test set that local/data.sh made; the later stages took it from there.
+    assert (work / "data" / "test_sets").read_text().split() == ["test"]
     assert "./run_all.sh --size tiny" in report
     # The wall time of every step, printed and in the report, in the order the steps ran.
     timing = log[log.index("Wall time of each step of this run"):]

@@ -3,7 +3,10 @@ on tiny corpora in the releases' layouts (tests/fixtures_corpora.py), with tiny 
 Qwen2 LLM whose tokenizer is trained on the fixture's transcripts (--llm_path), and either a tiny Whisper
 encoder from a local directory (--whisper_path: Whisper features in stage 2, no encoder pretraining) or the
 in-recipe Conformer pretraining of stage 3 with a tiny --encoder_config. Also: stage 2's Whisper features
-(--feature_type whisper) and one training step of a tiny Whisper encoder on them.
+(--feature_type whisper) and one training step of a tiny Whisper encoder on them; and, without training,
+what run.sh offers over egs/TEMPLATE/part.sh: --help with the recipe's own options and values, the recipe's
+options reaching local/data.sh, models checked only by the stages that use them (a GGUF LLM directory too),
+shared configuration that lives once in egs/TEMPLATE/conf.
 
 The recipes run in a scratch workspace whose egs/<recipe>/ links to the recipe's files, so nothing is
 written into the checkout. Other test modules reuse the helpers (tests/test_new_corpus.py).
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -41,9 +45,10 @@ for _key, _value in ENV.items():
 
 # Every training phase: two updates of batch 2, one epoch, no plots; the paper's adapter shrunk to width 32.
 # (accum_grad 1: with the configs' accum_grad 4, two updates would never step the optimizer.)
-TINY_TRAIN_ARGS = ("--num_iters_per_epoch 2 --batch_size 2 --accum_grad 1 --max_epoch 1 --num_workers 0 "
-                   "--use_tensorboard false --use_matplotlib false --keep_nbest_models 1 "
-                   "--speech_adapter_conf d_model=32 --speech_adapter_conf num_heads=2 --speech_adapter_conf ffn_dim=64")
+TINY_BUDGET_ARGS = ("--num_iters_per_epoch 2 --batch_size 2 --accum_grad 1 --max_epoch 1 --num_workers 0 "
+                    "--use_tensorboard false --use_matplotlib false --keep_nbest_models 1")
+TINY_TRAIN_ARGS = (TINY_BUDGET_ARGS + " --speech_adapter_conf d_model=32 --speech_adapter_conf num_heads=2 "
+                   "--speech_adapter_conf ffn_dim=64")
 # The in-recipe Conformer (stage 3): 4 blocks, as stage 2 first unfreezes the last 4.
 TINY_ENCODER_YAML = """model_type: ctc_encoder
 encoder: conformer
@@ -125,11 +130,14 @@ def run_recipe(recipe_dir: Path, args: List[str], env: Dict[str, str], timeout: 
     return proc
 
 
-def tiny_args(llm: Path, whisper: Optional[Path] = None, encoder_yaml: Optional[Path] = None,
-              method: str = "part", stop_stage: int = 8) -> List[str]:
-    """Options of a recipe's run.sh for a tiny CPU run through ``stop_stage``."""
-    args = ["--llm_path", str(llm), "--method", method, "--stop_stage", str(stop_stage), "--nj", "1",
+def tiny_args(llm: Optional[Path], whisper: Optional[Path] = None, encoder_yaml: Optional[Path] = None,
+              method: str = "part", stop_stage: int = 8, stage: int = 1) -> List[str]:
+    """Options of a recipe's run.sh for a tiny CPU run of stages ``stage``..``stop_stage`` (no --llm_path
+    with ``llm`` None: stages 1-2 need none)."""
+    args = ["--method", method, "--stage", str(stage), "--stop_stage", str(stop_stage), "--nj", "1",
             "--train_args", TINY_TRAIN_ARGS, "--inference_args", "--max_new_tokens 4 --batch_size 8"]
+    if llm is not None:
+        args += ["--llm_path", str(llm)]
     if whisper is not None:
         args += ["--whisper_path", str(whisper)]
     if encoder_yaml is not None:
@@ -280,32 +288,111 @@ def test_whisper_features_match_whisper_and_train_a_whisper_encoder(tmp_path):
 # run.sh: options and errors, without training
 
 
-def test_run_sh_asks_for_llm_path_and_names_the_corpus_variable(tmp_path):
-    llm = make_chat_llm(tmp_path / "llm", ["hello world", "guten tag"])
-    for recipe, variable in (("commonvoice", "COMMONVOICE"), ("fleurs", "FLEURS"), ("wenetspeech", "WENETSPEECH"),
-                             ("covost2", "COVOST2"), ("multilingual", "COMMONVOICE")):
+RECIPES = ("commonvoice", "fleurs", "wenetspeech", "covost2", "multilingual")
+# The corpus root each recipe's local/data.sh needs first, and the options its run.sh takes as its own.
+CORPUS_VARIABLE = {"commonvoice": "COMMONVOICE", "fleurs": "FLEURS", "wenetspeech": "WENETSPEECH",
+                   "covost2": "COVOST2", "multilingual": "COMMONVOICE"}
+RECIPE_OPTIONS = {"commonvoice": ["langs", "train_tsv"], "fleurs": ["langs", "transcript", "translate_to"],
+                  "wenetspeech": ["train_subset"], "covost2": ["pairs"],
+                  "multilingual": ["cv_langs", "fleurs_langs", "covost_pairs"], "mini_multilingual": ["langs"]}
+
+
+def run_sh(recipe_dir: Path, *args: str, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "./run.sh", *args], cwd=recipe_dir, env={**os.environ, **ENV, **(env or {})},
+                          capture_output=True, text=True)
+
+
+def tree(root: Path) -> List[str]:
+    """Every path below ``root`` (links not followed): what a command may have created."""
+    return sorted(os.path.relpath(os.path.join(d, name), root)
+                  for d, dirs, files in os.walk(root) for name in dirs + files)
+
+
+def test_run_sh_help_shows_the_recipe_options_and_values_and_touches_nothing(tmp_path):
+    from part.data.corpora.recipes import DEFAULT_COVOST_PAIRS, DEFAULT_CV_LANGS, DEFAULT_FLEURS_LANGS
+
+    # The default language lists are written once, in the corpus module; --help shows them from there.
+    defaults = {"commonvoice": [DEFAULT_CV_LANGS], "fleurs": [DEFAULT_FLEURS_LANGS], "wenetspeech": [],
+                "covost2": [DEFAULT_COVOST_PAIRS],
+                "multilingual": [DEFAULT_CV_LANGS, DEFAULT_FLEURS_LANGS, DEFAULT_COVOST_PAIRS],
+                "mini_multilingual": ["en,de,fr,es,zh,ja"]}
+    asr_only = "--train_tasks asr --test_tasks asr"
+    values = {"commonvoice": asr_only, "wenetspeech": asr_only, "fleurs": asr_only, "covost2": '--directions "*-en"',
+              "multilingual": "--train_tasks asr,s2tt,mt --test_tasks asr,s2tt",
+              "mini_multilingual": '--size "default"'}
+    for recipe in (*RECIPES, "mini_multilingual"):
         recipe_dir = recipe_workspace(tmp_path / recipe, recipe)
-        env = {**os.environ, **ENV, variable: ""}
-        proc = subprocess.run(["bash", "./run.sh"], cwd=recipe_dir, env=env, capture_output=True, text=True)
-        assert proc.returncode == 2 and "--llm_path is required" in proc.stderr, proc.stderr
-        proc = subprocess.run(["bash", "./run.sh", "--help"], cwd=recipe_dir, env=env, capture_output=True,
-                              text=True)
-        assert proc.returncode == 0 and "--whisper_path" in proc.stdout and "--stop_stage" in proc.stdout
-        proc = subprocess.run(["bash", "./run.sh", "--llm_path", str(llm), "--stop_stage", "1"], cwd=recipe_dir,
-                              env=env, capture_output=True, text=True)
-        assert proc.returncode != 0 and f"{variable} is not set" in proc.stderr, proc.stderr[-2000:]
-    proc = subprocess.run(["bash", "./run.sh", "--llm_path", str(llm), "--whisper_path", str(tmp_path)],
-                          cwd=recipe_dir, env=env, capture_output=True, text=True)
-    assert proc.returncode == 2 and "not a Hugging Face Whisper directory" in proc.stderr
+        before = tree(recipe_dir)
+        proc = run_sh(recipe_dir, "--help")
+        assert proc.returncode == 0, proc.stderr
+        help_text = proc.stdout
+        for word in ("--whisper_path", "--llm_path", "--stop_stage", values[recipe], *defaults[recipe],
+                     *(f"--{name}" for name in RECIPE_OPTIONS[recipe])):
+            assert word in help_text, f"{recipe}: --help lacks {word!r}:\n{help_text}"
+        # The recipe's own description and examples open the help.
+        assert help_text.splitlines()[1] == (recipe_dir / "run.sh").read_text().splitlines()[1][2:]
+        assert tree(recipe_dir) == before, f"{recipe}: --help created files"
+
+    # Options given before or after --help, as --name value or --name=value, show with their values.
+    mini = tmp_path / "mini_multilingual" / "egs" / "mini_multilingual"
+    proc = run_sh(mini, "--size=tiny", "--help", "--langs", "en,de", "--train_args=--max_epoch 1")
+    assert proc.returncode == 0, proc.stderr
+    for word in ('--size "tiny"', '--langs "en,de"', '--train_args "--max_epoch 1"'):
+        assert word in proc.stdout, word
+    assert not (mini / "size_tiny").exists()
 
 
-def test_recipe_configs_are_the_papers_setup():
-    """Every recipe trains the paper's adapter on Qwen2.5 with LoRA on all attention projections, in bf16."""
+def test_run_sh_options_reach_local_data_sh_and_models_are_checked_where_used(tmp_path):
+    llm = make_chat_llm(tmp_path / "llm", ["hello world", "guten tag"])
+    for recipe in RECIPES:
+        recipe_dir = recipe_workspace(tmp_path / recipe, recipe)
+        unset = {CORPUS_VARIABLE[recipe]: ""}
+        # Stage 1 needs no model: it runs local/data.sh with the recipe's options, which stops at the unset root.
+        name = RECIPE_OPTIONS[recipe][0]
+        value = {"wenetspeech": "S", "fleurs": "de_de", "covost2": "de_en"}.get(recipe, "de")
+        proc = run_sh(recipe_dir, "--stop_stage", "1", f"--{name}={value}", env=unset)
+        assert proc.returncode != 0 and f"{CORPUS_VARIABLE[recipe]} is not set" in proc.stderr, proc.stderr[-2000:]
+        assert f"local/data.sh --{name} {value}" in proc.stdout
+        # The LLM is needed from stage 3 on, Whisper from stage 2 on; both are checked before any work.
+        proc = run_sh(recipe_dir, "--stage", "3", env=unset)
+        assert proc.returncode == 2 and "--llm_path is required from stage 3 on" in proc.stderr, proc.stderr
+        proc = run_sh(recipe_dir, "--stage", "2", "--llm_path", str(llm), "--whisper_path", str(tmp_path))
+        assert proc.returncode == 2 and "not a Hugging Face Whisper directory" in proc.stderr, proc.stderr
+        proc = run_sh(recipe_dir, "--no_such_option", "1")
+        assert proc.returncode != 0 and "invalid option --no_such_option" in proc.stderr
+        # Stages 2-8 take the test sets that stage 1 recorded.
+        proc = run_sh(recipe_dir, "--stage", "2", "--stop_stage", "2")
+        assert proc.returncode == 2 and "data/test_sets, written by stage 1, is missing" in proc.stderr
+        assert not (recipe_dir / "exp").exists() and not (recipe_dir / "dump").exists()
+
+    # An LLM directory holding one GGUF file is an LLM (part/model/llm.py loads it through llm_conf.gguf_file);
+    # several GGUF files, or neither one nor config.json, are refused with what to do.
+    recipe_dir = tmp_path / "commonvoice" / "egs" / "commonvoice"
+    gguf = tmp_path / "gguf"
+    gguf.mkdir()
+    (gguf / "model.Q4_1.gguf").write_bytes(b"GGUF")
+    proc = run_sh(recipe_dir, "--stage", "4", "--stop_stage", "4", "--llm_path", str(gguf))
+    assert f"LLM: {gguf}/model.Q4_1.gguf (GGUF)" in proc.stdout, proc.stdout + proc.stderr
+    assert "--llm_path" not in proc.stderr
+    (gguf / "other.gguf").write_bytes(b"GGUF")
+    proc = run_sh(recipe_dir, "--stage", "4", "--llm_path", str(gguf))
+    assert proc.returncode == 2 and "holds several .gguf files (model.Q4_1.gguf other.gguf)" in proc.stderr
+    proc = run_sh(recipe_dir, "--stage", "4", "--llm_path", str(tmp_path / "commonvoice"))
+    assert proc.returncode == 2 and "neither config.json" in proc.stderr
+
+
+def test_recipe_configs_are_the_papers_setup_shared_once():
+    """Every recipe trains the paper's adapter on Qwen2.5 with LoRA on all attention projections, in bf16, from
+    the configuration in egs/TEMPLATE/conf that all of them link to; ASR-only recipes schedule only ASR."""
     import yaml
 
-    for recipe in ("commonvoice", "fleurs", "wenetspeech", "covost2", "multilingual"):
+    shared = (REPO / "egs" / "TEMPLATE" / "conf").resolve()
+    translation = {"commonvoice": False, "fleurs": False, "wenetspeech": False, "covost2": True, "multilingual": True}
+    for recipe in RECIPES:
         conf = REPO / "egs" / recipe / "conf"
         assert (REPO / "egs" / recipe / "path.sh").resolve() == (REPO / "egs" / "TEMPLATE" / "path.sh").resolve()
+        for path in conf.rglob("*.yaml"):
+            assert shared in path.resolve().parents, f"{path} is not a link into {shared}"
         prompts = yaml.safe_load((conf / "prompts.yaml").read_text())
         assert set(prompts) == {"asr", "s2tt", "mt"}
         assert all(p.startswith("<|im_start|>user\n") and p.endswith("<|im_end|>\n<|im_start|>assistant\n")
@@ -319,8 +406,25 @@ def test_recipe_configs_are_the_papers_setup():
             assert ("llm_lora" in trainable) == (name == "part/phase3")
             if name == "part/phase3":
                 assert c["lora_conf"]["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+            scheduled = {task for tasks in c["schedule_conf"]["tasks"].values() for task in tasks}
+            if not translation[recipe]:
+                assert scheduled == {"asr"}, f"{recipe} {name} schedules {scheduled} without translations"
+            elif name in ("part/phase3", "baseline/phase1", "baseline/phase2"):
+                assert scheduled == {"asr", "s2tt", "mt"}, f"{recipe} {name}"
+            # DDP needs unused_parameters exactly where text-only batches leave the speech path idle.
+            assert c["unused_parameters"] == ("mt" in scheduled)
         # no hub ids: model paths come from the command line
         assert "Qwen/" not in (REPO / "egs" / recipe / "run.sh").read_text()
+    # FLEURS' speech translation variant (--train_config_dir conf/st/part) schedules translation.
+    st = yaml.safe_load((REPO / "egs" / "fleurs" / "conf" / "st" / "part" / "phase3.yaml").read_text())
+    assert {t for tasks in st["schedule_conf"]["tasks"].values() for t in tasks} == {"asr", "s2tt", "mt"}
+    # Nothing in egs/ is a copy of a shared file.
+    contents = {}
+    for path in sorted((REPO / "egs").rglob("*.yaml")):
+        if not path.is_symlink() and not any(p.is_symlink() for p in path.parents):
+            text = path.read_text()
+            assert text not in contents, f"{path} repeats {contents.get(text)}"
+            contents[text] = path
 
 
 # End to end, stages 1-8
@@ -331,17 +435,20 @@ def test_recipe_configs_are_the_papers_setup():
 
 
 class RecipeRun:
-    """A ``./run.sh`` started in the background; ``wait()`` returns its log or fails with its end."""
+    """``./run.sh`` commands, one after the other, started in the background; ``wait()`` returns the log or
+    fails with its end. ``args``: the options of one command, or a list of them."""
 
-    def __init__(self, recipe_dir: Path, args: List[str], env: Dict[str, str]):
-        self.recipe_dir, self.args, self.env = recipe_dir, args, env
+    def __init__(self, recipe_dir: Path, args: List, env: Dict[str, str]):
+        self.recipe_dir, self.env = recipe_dir, env
+        self.commands: List[List[str]] = args if args and isinstance(args[0], list) else [args]
         self.proc: Optional[subprocess.Popen] = None
         self.started = self.finished = 0.0
 
     def start(self) -> None:
         self.log = open(self.recipe_dir / "run.log", "w", encoding="utf-8")
         self.started = time.time()
-        self.proc = subprocess.Popen(["bash", "./run.sh", *self.args], cwd=self.recipe_dir,
+        script = " && ".join(shlex.join(["./run.sh", *args]) for args in self.commands)
+        self.proc = subprocess.Popen(["bash", "-c", script], cwd=self.recipe_dir,
                                      env={**os.environ, **ENV, **self.env}, stdout=self.log,
                                      stderr=subprocess.STDOUT)
 
@@ -382,7 +489,7 @@ class RecipeRuns:
             time.sleep(0.5)
         self._schedule()
         output = (run.recipe_dir / "run.log").read_text(encoding="utf-8")
-        assert run.proc.returncode == 0, f"./run.sh {' '.join(run.args)} failed:\n{output[-6000:]}"
+        assert run.proc.returncode == 0, f"{' && '.join(shlex.join(a) for a in run.commands)} failed:\n{output[-6000:]}"
         print(f"\n{name}: ./run.sh stages 1-8 took {run.finished - run.started:.0f} s")
         return run.recipe_dir
 
@@ -395,16 +502,20 @@ def setup_commonvoice(root: Path, tiny_whisper: Path) -> RecipeRun:
     cv = make_commonvoice(root / "cv", ("de", "zh-CN", "en"))
     llm = make_chat_llm(root / "llm", fixture_texts(cv.expected))
     (root / "encoder.yaml").write_text(TINY_ENCODER_YAML)
+    # Data and features first, without an LLM; the recipe's option as --name=value.
     return RecipeRun(recipe_workspace(root / "w", "commonvoice"),
-                     ["--langs", "de,zh-CN,en", *tiny_args(llm, encoder_yaml=root / "encoder.yaml")],
+                     [["--langs=de,zh-CN,en", *tiny_args(None, stop_stage=2)],
+                      tiny_args(llm, encoder_yaml=root / "encoder.yaml", stage=3)],
                      {"COMMONVOICE": str(cv.root)})
 
 
 def setup_fleurs(root: Path, tiny_whisper: Path) -> RecipeRun:
     fl = make_fleurs(root / "fleurs", ("de_de", "cmn_hans_cn", "en_us"))
     llm = make_chat_llm(root / "llm", fixture_texts(fl.expected))
+    # FLEURS' speech translation variant: translations from stage 1, the schedules of conf/st/.
     return RecipeRun(recipe_workspace(root / "w", "fleurs"),
-                     ["--langs", "de_de,cmn_hans_cn,en_us", "--translate_to", "en",
+                     ["--langs", "de_de,cmn_hans_cn,en_us", "--translate_to", "en", "--train_tasks", "asr,s2tt,mt",
+                      "--test_tasks", "asr,s2tt", "--train_config_dir", "conf/st/baseline",
                       *tiny_args(llm, whisper=tiny_whisper, method="baseline")], {"FLEURS": str(fl.root)})
 
 
@@ -419,6 +530,11 @@ def setup_covost2(root: Path, tiny_whisper: Path) -> RecipeRun:
 
 def setup_wenetspeech(root: Path, tiny_whisper: Path) -> RecipeRun:
     ws = make_wenetspeech(root / "wenet")
+    # A release without TEST_MEETING: stage 1 makes one test set, and the later stages test on it alone.
+    manifest = json.loads((ws.root / "WenetSpeech.json").read_text(encoding="utf-8"))
+    manifest["audios"] = [a for a in manifest["audios"]
+                          if not any("TEST_MEETING" in s["subsets"] for s in a["segments"])]
+    (ws.root / "WenetSpeech.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     llm = make_chat_llm(root / "llm", [s.text for s in ws.segments])
     (root / "encoder.yaml").write_text(TINY_ENCODER_YAML)
     return RecipeRun(recipe_workspace(root / "w", "wenetspeech"),
@@ -460,7 +576,14 @@ def recipe_runs(request, tmp_path_factory, tiny_whisper):
 @pytest.mark.slow
 def test_commonvoice_part_with_in_recipe_conformer(recipe_runs):
     recipe_dir = recipe_runs.wait("test_commonvoice_part_with_in_recipe_conformer")
+    langs = {line.split()[1] for line in (recipe_dir / "data" / "train" / "utt2lang").read_text().splitlines()}
+    assert langs == {"de", "zh", "en"}  # --langs=de,zh-CN,en reached local/data.sh
     assert (recipe_dir / "exp" / "encoder" / ".done").is_file()  # pretrained in stage 3
+    # The Whisper-written phase configs, on the in-recipe Conformer: the adapter got half their stride.
+    import yaml
+    config = yaml.safe_load((recipe_dir / "exp" / "part" / "phase1" / "config.yaml").read_text())
+    assert config["speech_adapter_conf"]["stride"] == 2
+    assert config["schedule_conf"]["tasks"] == {1: ["asr"]}
     for stage in ("phase1", "phase2", "phase3"):
         assert (recipe_dir / "exp" / "part" / stage / "valid.acc.ave.pth").exists()
     check_scores(recipe_dir, "part/phase3", {
@@ -492,14 +615,20 @@ def test_wenetspeech_baseline_with_in_recipe_conformer(recipe_runs):
     recipe_dir = recipe_runs.wait("test_wenetspeech_baseline_with_in_recipe_conformer")
     assert (recipe_dir / "data" / "train" / "segments").is_file()
     assert (recipe_dir / "exp" / "encoder" / ".done").is_file()
-    check_scores(recipe_dir, "baseline/phase2", {
-        "decode_test_wenetspeech_net_asr": ["score_cer/zh"],
-        "decode_test_wenetspeech_meeting_asr": ["score_cer/zh"]})
+    log = (recipe_dir / "run.log").read_text(encoding="utf-8")
+    assert "test_wenetspeech_meeting: the corpus has no utterances for this test set" in log
+    assert (recipe_dir / "data" / "test_sets").read_text().split() == ["test_wenetspeech_net"]
+    check_scores(recipe_dir, "baseline/phase2", {"decode_test_wenetspeech_net_asr": ["score_cer/zh"]})
+    assert not list((recipe_dir / "exp" / "baseline" / "phase2").glob("decode_test_wenetspeech_meeting*"))
+    # --help now names the test sets that stage 1 made.
+    assert "(test_wenetspeech_net)" in run_sh(recipe_dir, "--help").stdout
 
 
 @pytest.mark.slow
 def test_multilingual_part_with_whisper(recipe_runs):
     recipe_dir = recipe_runs.wait("test_multilingual_part_with_whisper")
+    assert (recipe_dir / "data" / "test_sets").read_text().split() == ["test_commonvoice", "test_fleurs",
+                                                                      "test_covost2"]
     # Only test_covost2 has translations: stage 8 scores S2TT there and skips it for the other sets.
     assert not (recipe_dir / "exp" / "part" / "phase3" / "decode_test_commonvoice_s2tt").exists()
     check_scores(recipe_dir, "part/phase3", {

@@ -74,6 +74,33 @@ def test_parse_options_help(options_script, flag):
     assert proc.stdout.startswith("Usage: ") and "--use-gpu" in proc.stdout
 
 
+# A script whose help shows the values the options were given (as egs/TEMPLATE/part.sh shows a recipe's), and
+# an option declared without a value, which stays unset unless given.
+USAGE_SCRIPT = """#!/usr/bin/env bash
+set -euo pipefail
+stage=1
+declare langs
+usage() {{ echo "--stage ${{stage}} --langs ${{langs-<not given>}}"; }}
+. {utils}/parse_options.sh
+echo "stage=${{stage}} langs=${{langs-<not given>}} set=${{langs+yes}}"
+"""
+
+
+@pytest.mark.parametrize("args, expected", [
+    ([], "stage=1 langs=<not given> set="),
+    (["--langs", ""], "stage=1 langs= set=yes"),
+    (["--langs=de,fr", "--stage=3"], "stage=3 langs=de,fr set=yes"),
+    (["--stage", "2", "--help"], "--stage 2 --langs <not given>"),
+    (["--help", "--langs=de", "--stage", "4"], "--stage 4 --langs de"),
+])
+def test_parse_options_unset_options_and_help_with_values(tmp_path, args, expected):
+    script = tmp_path / "script.sh"
+    script.write_text(USAGE_SCRIPT.format(utils=UTILS))
+    proc = bash(str(script), *args)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == expected
+
+
 # ----------------------------------------------------------------------------------------------
 # Every script: --help, set -euo pipefail, prints its command line
 

@@ -10,20 +10,25 @@
 #   . utils/parse_options.sh
 #
 # Then `--nj 8`, `--nj=8` and `--use-gpu true` set nj and use_gpu (dashes in an option name become
-# underscores). `--help` or `-h` prints $help_message and exits 0. An option that names no variable
-# defined before this file was sourced is an error that names it (exit 1); so is a boolean variable
-# (default true or false) given another value, and an option without its value. Parsing stops at the
-# first argument that is not an option, or after `--`; the remaining arguments are left in "$@".
+# underscores). An option that names no variable declared before this file was sourced is an error that
+# names it (exit 1); so is a boolean variable (default true or false) given another value, and an
+# option without its value. A variable may be declared without a value (`declare langs`): it stays unset
+# unless the option is given, so the script can tell "not given" (${langs+set} is empty) from "given empty".
+# Parsing stops at the first argument that is not an option, or after `--`; the remaining arguments
+# are left in "$@".
+#
+# `--help` or `-h` prints the help and exits 0, after the other options have been parsed: a script that
+# defines a function `usage` gets it called then (so its help can show the values the options were given,
+# e.g. a recipe's choices that its run.sh passes before the user's options); otherwise $help_message is
+# printed.
 
+_po_help=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --help | -h)
-      if [ -n "${help_message:-}" ]; then
-        printf '%s\n' "${help_message}"
-      else
-        echo "$0: no help message; read the options defined at the top of $0"
-      fi
-      exit 0
+      _po_help=true
+      shift
+      continue
       ;;
     --)
       shift
@@ -49,11 +54,11 @@ while [ $# -gt 0 ]; do
   esac
   _po_var=${_po_name#--}
   _po_var=${_po_var//-/_}
-  if ! [[ "${_po_var}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ -z "${!_po_var+set}" ]; then
+  if ! [[ "${_po_var}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || ! declare -p "${_po_var}" >/dev/null 2>&1; then
     echo "$0: invalid option ${_po_name}: this script has no option of that name (run $0 --help)" >&2
     exit 1
   fi
-  case "${!_po_var}" in
+  case "${!_po_var-}" in
     true | false)
       if [ "${_po_value}" != true ] && [ "${_po_value}" != false ]; then
         echo "$0: option ${_po_name} is boolean: give true or false, not '${_po_value}'" >&2
@@ -63,5 +68,15 @@ while [ $# -gt 0 ]; do
   esac
   printf -v "${_po_var}" '%s' "${_po_value}"
 done
-unset _po_name _po_value _po_var
+if [ "${_po_help}" = true ]; then
+  if declare -F usage >/dev/null; then
+    usage
+  elif [ -n "${help_message:-}" ]; then
+    printf '%s\n' "${help_message}"
+  else
+    echo "$0: no help message; read the options defined at the top of $0"
+  fi
+  exit 0
+fi
+unset _po_name _po_value _po_var _po_help
 true # a sourced file's status is that of its last command: end with success

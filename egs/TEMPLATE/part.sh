@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# The one stage pipeline of every part recipe (ESPnet's asr.sh pattern, kept small).
-# A recipe's run.sh sets its corpus options and calls: ../TEMPLATE/part.sh "$@"
+# The one stage pipeline of every part recipe (ESPnet's asr.sh pattern, kept small). A recipe's run.sh
+# has no option parser: it states the recipe's choices and hands the user's options over, which come last
+# and so win:
+#
+#   ../TEMPLATE/part.sh --recipe_opts "langs train_tsv" --train_tasks asr --test_tasks asr "$@"
+#
+# --recipe_opts, given first, names the options of the recipe's local/data.sh that ./run.sh takes as its
+# own (./run.sh --langs de,fr); stage 1 passes those that were given to local/data.sh, which holds their
+# defaults. Options are --name value or --name=value; ./run.sh --help lists them with the recipe's values.
 set -euo pipefail
 
 log() {
   local fname=${BASH_SOURCE[1]##*/}
   echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
 }
+die() { echo "$0: $*" >&2; exit 2; }
 
 SECONDS=0
 
@@ -22,96 +30,233 @@ timer_stop() {
 # ---- General options -----------------------------------------------------------------------------
 stage=1                 # first stage to run
 stop_stage=100          # last stage to run
-nj=2                    # parallel jobs for data preparation, feature extraction and decoding
+nj=2                    # parallel jobs for feature extraction and decoding
 ngpu=0                  # GPUs for training and decoding (0: CPU)
 num_nodes=1             # nodes for distributed training (ESPnet's launcher)
 method=part             # part (the three PART phases) or baseline (Baseline-2stage)
 seed=1                  # random seed of training
+size=""                 # a named size of the recipe (egs/mini_multilingual: tiny | default | large), "" if it has
+                        # none: local/data.sh gets --size, every training run the options in conf/size_<size>.args,
+                        # the in-recipe LLM conf/llm_<size>.yaml; every size but "default" works in size_<size>/
 exp_tag=""              # suffix of the experiment dir: exp/<method><exp_tag>/
-expdir=exp              # root of the experiment dirs
+expdir=exp              # root of the experiment dirs (and of the in-recipe LLM and encoder: exp/llm, exp/encoder)
 dumpdir=dump            # root of features and task lists
 redo=false              # re-run stages that are already finished
+recipe_opts=""          # the recipe's own options (run.sh's first argument: see the top of this file)
 
 # ---- Data (stages 1-3) ---------------------------------------------------------------------------
-local_data_opts=""      # options passed to local/data.sh
+local_data_opts=""      # more options of local/data.sh (its usual ones are the recipe's own: see --help)
 train_set=train         # training data dir under data/
 valid_set=dev           # validation data dir under data/
-test_sets="test"        # test data dirs under data/ (space separated)
+test_sets=""            # test data dirs under data/ (space separated); empty: those stage 1 made (data/test_sets)
 feats_opts=""           # extra options of part.bin.extract_feats (e.g. --num_mel_bins 128)
 min_frames=10           # drop shorter utterances in stage 2
 max_frames=3000         # drop longer utterances in stage 2
 prompts=conf/prompts.yaml       # prompt templates per task
 train_tasks="asr,s2tt,mt"       # tasks written into the training task list
-test_tasks="asr,s2tt"           # tasks decoded and scored in stages 7-8
+test_tasks="asr,s2tt"           # tasks decoded and scored in stages 7-8 (a test set without one skips it)
 directions="*-en,en-*"          # translation directions (src-tgt, wildcards allowed)
 
-# ---- Models (stage 3) ----------------------------------------------------------------------------
-llm_path=""             # local Hugging Face LLM directory; empty: pretrain one in-recipe (exp/llm)
-llm_config=conf/llm.yaml        # in-recipe LLM pretraining options (used when llm_path is empty)
+# ---- Models (checked by the stages that use them) ------------------------------------------------
+llm_path=""             # stages 3-6: a local Hugging Face causal LM dir (config.json), or a dir with one .gguf
+                        # file; empty: pretrain one in-recipe (exp/llm) when the recipe has an LLM config
+llm_config=""           # in-recipe LLM pretraining options; empty: conf/llm.yaml (conf/llm_<size>.yaml with --size)
 lm_text=data/lm_text    # parallel text corpus for in-recipe LLM pretraining
+whisper_path=""         # stages 2-6: a local Hugging Face Whisper dir: its log-mel features (stage 2) and its
+                        # encoder (stages 4-6) instead of fbank and an encoder pretrained in-recipe
 encoder_path=""         # pretrained encoder dir (made by stage 3 of a recipe); empty: pretrain one in-recipe
-                        # (exp/encoder); "none": the phase configs define the encoder (e.g. Whisper from a
-                        # local directory through encoder_conf.path)
+                        # (exp/encoder); "none": the phase configs define the encoder (as --whisper_path does)
 encoder_config=conf/encoder.yaml  # in-recipe encoder pretraining config (part_train --model_type ctc_encoder)
 encoder_model_file=valid.loss.best.pth
 
 # ---- Training and decoding (stages 4-9) ----------------------------------------------------------
 train_config_dir=""     # dir with phase1.yaml [phase2.yaml phase3.yaml]; default conf/<method>
-train_args=""           # extra options of part.bin.part_train for every training phase (e.g. "--max_epoch 2")
+train_args=""           # extra options of part.bin.part_train for every training run (e.g. "--max_epoch 2")
 init_model=valid.acc.ave.pth    # model file of a phase used to start the next one and to decode
 inference_args=""       # extra options of part.bin.part_inference
 inference_phases=""     # PART phases to decode (e.g. "phase2 phase3"); default: the last one
 score_args=""           # extra options of part.bin.part_score
 
-help_message=$(cat <<EOF
-Usage: $0 [options]
+log "$0 $*"
+# The recipe's own options exist before parsing, declared without a value: one that was not given stays
+# unset and local/data.sh keeps its default, apart from one given empty (--fleurs_langs "" leaves FLEURS
+# out of egs/multilingual).
+if [ "${1:-}" = --recipe_opts ]; then
+  [ $# -ge 2 ] || die "--recipe_opts needs the names of the recipe's options"
+  recipe_opts=$2
+  shift 2
+  for name in ${recipe_opts}; do
+    if ! [[ "${name}" =~ ^[a-z][a-z0-9_]*$ ]] || declare -p "${name}" >/dev/null 2>&1; then
+      die "run.sh: --recipe_opts: '${name}' cannot be an option of the recipe (not a lower-case name, or an" \
+          "option of egs/TEMPLATE/part.sh already)"
+    fi
+    declare "${name}"
+  done
+fi
+
+# ./run.sh --help, called by parse_options.sh once every option is parsed: it shows the recipe's values.
+usage() {
+  local workdir=. made="none yet: run stage 1"
+  [ -z "${size}" ] || [ "${size}" = default ] || workdir=size_${size}
+  [ ! -f "${workdir}/data/test_sets" ] || made=$(tr '\n' ' ' < "${workdir}/data/test_sets")
+  # The recipe's own description and examples: the comment block at the top of its run.sh.
+  [ ! -f run.sh ] || { sed -n '2,/^[^#]/s/^# \{0,1\}//p' run.sh; echo; }
+  cat <<EOF
+Usage: ./run.sh [options]    (egs/TEMPLATE/part.sh; --name value or --name=value)
 
 Stages (run --stage A --stop_stage B; every stage can be re-run and skips finished work):
-  1  data preparation (local/data.sh)          -> data/<set>/
-  2  fbank features + length filtering         -> ${dumpdir}/fbank/<set>/
-  3  task lists; LLM and encoder (local or pretrained in-recipe) -> ${dumpdir}/examples/, ${expdir}/llm, ${expdir}/encoder
+  1  data preparation (local/data.sh)          -> data/<set>/, data/test_sets
+  2  features (fbank, or Whisper's log-mel) + length filtering -> ${dumpdir}/fbank/<set>/
+  3  task lists; LLM and encoder (local dirs, or pretrained in-recipe)
+                                               -> ${dumpdir}/examples/<set>/, ${expdir}/llm, ${expdir}/encoder
   4  PART phase 1 (adapter on monolingual ASR)  -> ${expdir}/<method>/phase1
   5  PART phase 2 (+ encoder, progressively)    -> ${expdir}/<method>/phase2
-  6  PART phase 3 (+ LLM LoRA; ASR+S2TT, then +MT; method part only) -> ${expdir}/<method>/phase3
+  6  PART phase 3 (+ LLM LoRA; method part only) -> ${expdir}/<method>/phase3
   7  decoding of every test set and task
   8  scoring (sclite-format WER/CER, BLEU/chrF) and ${expdir}/RESULTS.md
   9  analysis (gradient similarity across languages/tasks, representation plots)
 
-Options (default in brackets):
-  --stage ${stage} --stop_stage ${stop_stage} --nj ${nj} --ngpu ${ngpu} --num_nodes ${num_nodes}
-  --method ${method}            part | baseline (Baseline-2stage: LLM frozen, all tasks mixed)
-  --seed ${seed} --exp_tag "${exp_tag}" --expdir ${expdir} --dumpdir ${dumpdir} --redo ${redo}
+Options, with this recipe's values:
+  --stage ${stage} --stop_stage ${stop_stage} --nj ${nj} --ngpu ${ngpu} --num_nodes ${num_nodes} --seed ${seed}
+  --method ${method}       part | baseline (Baseline-2stage: LLM frozen, every task mixed)
+  --size "${size}"         a named size of the recipe: conf/size_<size>.args ("" if it has none)
+  --expdir ${expdir} --exp_tag "${exp_tag}" --dumpdir ${dumpdir} --redo ${redo}
+ Data (stages 1-3):
+  --train_set ${train_set} --valid_set ${valid_set}
+  --test_sets "${test_sets}"   empty: those stage 1 made, recorded in data/test_sets (${made% })
   --local_data_opts "${local_data_opts}"
-  --train_set ${train_set} --valid_set ${valid_set} --test_sets "${test_sets}"
   --feats_opts "${feats_opts}" --min_frames ${min_frames} --max_frames ${max_frames}
   --prompts ${prompts} --train_tasks ${train_tasks} --test_tasks ${test_tasks} --directions "${directions}"
-  --llm_path "${llm_path}" --llm_config ${llm_config} --lm_text ${lm_text}
+ Models (checked only by the stages that use them; nothing is downloaded):
+  --llm_path "${llm_path}"   stages 3-6: a Hugging Face LLM dir (config.json) or a dir with one .gguf file;
+                     empty: pretrained in-recipe on ${lm_text} with ${llm_config:-conf/llm${size:+_${size}}.yaml}, if the recipe has them
+  --whisper_path "${whisper_path}"   stages 2-6: a Hugging Face Whisper dir: its log-mel features and encoder
+  --llm_config "${llm_config}" --lm_text ${lm_text}
   --encoder_path "${encoder_path}" --encoder_config ${encoder_config} --encoder_model_file ${encoder_model_file}
-  --train_config_dir "${train_config_dir}" --train_args "${train_args}" --init_model ${init_model}
+ Training and decoding (stages 4-9):
+  --train_config_dir "${train_config_dir}" (empty: conf/${method}) --init_model ${init_model}
+  --train_args "${train_args}"
   --inference_args "${inference_args}" --inference_phases "${inference_phases}" --score_args "${score_args}"
 EOF
-)
+  if [ -n "${recipe_opts}" ]; then
+    echo
+    echo "Options of this recipe, passed to local/data.sh in stage 1 (not given: local/data.sh's default):"
+    for name in ${recipe_opts}; do
+      if [ -n "${!name+set}" ]; then printf '  --%s "%s"\n' "${name}" "${!name}"; else printf '  --%s\n' "${name}"; fi
+    done
+    echo "What they mean and their defaults: local/data.sh --help"
+    if [ -x local/data.sh ]; then local/data.sh --help 2>/dev/null | sed 's/^/  | /' || true; fi
+  fi
+}
 
-log "$0 $*"
 utils=$(cd "$(dirname "$(readlink -f "$0")")/../../utils" && pwd)
 . "${utils}/parse_options.sh"
-if [ $# -ne 0 ]; then
-  echo "$0: unexpected argument '$1' (options are --name value; see --help)" >&2
-  exit 2
-fi
-[ -f ./path.sh ] && . ./path.sh
+[ $# -eq 0 ] || die "unexpected argument '$1' (options are --name value or --name=value; see --help)"
 
 case "${method}" in
   part|baseline) ;;
-  *) echo "$0: --method must be part or baseline, not '${method}'" >&2; exit 2 ;;
+  *) die "--method must be part or baseline, not '${method}'" ;;
 esac
-train_config_dir=${train_config_dir:-conf/${method}}
-method_dir=${expdir}/${method}${exp_tag}
-[ -n "${llm_path}" ] || llm_path=${expdir}/llm
+
+# Stage N is in this run.
+runs() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
+# Some stage from A to B is in this run.
+runs_any() { [ "${stage}" -le "$2" ] && [ "${stop_stage}" -ge "$1" ]; }
+
+# A size is a recipe's choice of data, budget and in-recipe LLM; each one but "default" keeps its data/,
+# dump/ and exp/ in its own dir, so that sizes never overwrite each other.
+if [ -n "${size}" ]; then
+  [ -f "conf/size_${size}.args" ] || die "--size ${size}: this recipe has no conf/size_${size}.args" \
+    "(its sizes: $(cd conf 2>/dev/null && ls size_*.args 2>/dev/null | sed 's/^size_//; s/\.args$//' | xargs))"
+  train_args="$(cat "conf/size_${size}.args") ${train_args}"
+  if [ "${size}" != default ]; then
+    mkdir -p "size_${size}"
+    for f in conf local path.sh db.sh; do
+      if [ -e "${f}" ]; then ln -sfn "../${f}" "size_${size}/${f}"; fi
+    done
+    cd "size_${size}"
+    log "--size ${size}: working in $(pwd)"
+  fi
+fi
+llm_config=${llm_config:-conf/llm${size:+_${size}}.yaml}
+[ ! -f ./path.sh ] || . ./path.sh
+python=${PYTHON:-python3}
+
+# ---- Models, resolved and checked only when a stage that uses them runs -------------------------------
+# The LLM (stages 3-6): a Hugging Face directory, a GGUF file in a directory (part/model/llm.py loads it through
+# llm_conf.gguf_file), or the LLM that stage 3 pretrains in-recipe.
+llm_opts=()
+llm_in_recipe=false
+if runs_any 3 6; then
+  if [ -z "${llm_path}" ]; then
+    llm_in_recipe=true
+    llm_path=${expdir}/llm
+    if runs 3 && [ ! -f "${llm_config}" ]; then
+      die "--llm_path is required from stage 3 on: a local Hugging Face LLM directory such as Qwen2.5-1.5B-Instruct," \
+          "or a directory holding one .gguf file (nothing is downloaded; see docs/real_models.md). This recipe has" \
+          "no ${llm_config} to pretrain an LLM in-recipe."
+    fi
+    if ! runs 3 && [ ! -d "${llm_path}" ]; then
+      die "the in-recipe LLM ${llm_path} does not exist: run stage 3 first, or give --llm_path"
+    fi
+    llm_opts=(--llm_path "${llm_path}")
+  else
+    [ -d "${llm_path}" ] || die "--llm_path ${llm_path} is not a directory"
+    llm_path=$(cd "${llm_path}" && pwd)
+    llm_opts=(--llm_path "${llm_path}")
+    if [ ! -f "${llm_path}/config.json" ]; then
+      ggufs=()
+      for f in "${llm_path}"/*.gguf; do
+        if [ -f "${f}" ]; then ggufs+=("${f##*/}"); fi
+      done
+      case ${#ggufs[@]} in
+        1) llm_opts+=(--llm_conf "gguf_file=${ggufs[0]}")
+           log "LLM: ${llm_path}/${ggufs[0]} (GGUF)" ;;
+        0) die "--llm_path ${llm_path} has neither config.json (a Hugging Face model directory) nor a .gguf file" ;;
+        *) die "--llm_path ${llm_path} holds several .gguf files (${ggufs[*]}): make a directory with a link to" \
+              "the one to use, and give that" ;;
+      esac
+    fi
+  fi
+fi
+
+# Whisper (stages 2-6): its own log-mel features in stage 2 (as many bins as the model takes) and its encoder
+# in every training phase, so that stage 3 pretrains no encoder.
+whisper_opts=()
+if [ -n "${whisper_path}" ] && runs_any 2 6; then
+  [ -f "${whisper_path}/config.json" ] || \
+    die "--whisper_path ${whisper_path} has no config.json: not a Hugging Face Whisper directory"
+  whisper_path=$(cd "${whisper_path}" && pwd)
+  mel_bins=$(${python} -c 'import json, sys; print(json.load(open(sys.argv[1])).get("num_mel_bins", ""))' \
+             "${whisper_path}/config.json")
+  [ -n "${mel_bins}" ] || die "${whisper_path}/config.json names no num_mel_bins: is it a Whisper model?"
+  if [ -n "${encoder_path}" ] && [ "${encoder_path}" != none ]; then
+    die "--whisper_path and --encoder_path ${encoder_path} both name an encoder: give one of them"
+  fi
+  encoder_path=none
+  feats_opts="--feature_type whisper --num_mel_bins ${mel_bins} ${feats_opts}"
+  whisper_opts=(--encoder whisper --encoder_conf "path=${whisper_path}" --input_size "${mel_bins}")
+fi
 [ -n "${encoder_path}" ] || encoder_path=${expdir}/encoder
 encoder_opts=(--encoder_path "${encoder_path}" --encoder_model_file "${encoder_model_file}")
-[ "${encoder_path}" = none ] && encoder_opts=()
-python=${PYTHON:-python3}
+[ "${encoder_path}" != none ] || encoder_opts=()
+
+# The phase configs of the real-corpus recipes are written for Whisper's 50 frames/s (encoder: whisper); without
+# --whisper_path the Conformer pretrained in stage 3 (25 frames/s) replaces it, and an adapter that downsamples
+# in time gets half the configured stride, so that the LLM still sees as many vectors per second. Configs for
+# other encoders, and adapters that take no stride (ctc_posterior), are left as they are.
+replacement_encoder_opts() {
+  ${python} - "$1" <<'EOF'
+import sys, yaml
+conf = yaml.safe_load(open(sys.argv[1], encoding="utf-8")) or {}
+stride = (conf.get("speech_adapter_conf") or {}).get("stride")
+if conf.get("encoder") == "whisper" and stride:
+    print(f"--speech_adapter_conf stride={max(1, int(stride) // 2)}")
+EOF
+}
+
+train_config_dir=${train_config_dir:-conf/${method}}
+method_dir=${expdir}/${method}${exp_tag}
 # Several GPUs or nodes: ESPnet's DDP launcher, one process per GPU; with --num_nodes N, run the same command on
 # every node with RANK=<node index>, MASTER_ADDR and MASTER_PORT set (docs/real_models.md).
 dist_opts=()
@@ -121,24 +266,31 @@ fi
 
 # The PART phases of this method, in order: phase1.yaml, phase2.yaml[, phase3.yaml].
 train_phases=()
-for n in 1 2 3; do
-  [ -f "${train_config_dir}/phase${n}.yaml" ] && train_phases+=("phase${n}")
-done
-[ ${#train_phases[@]} -gt 0 ] || { echo "$0: no phase*.yaml in ${train_config_dir}" >&2; exit 2; }
+if runs_any 4 9; then
+  for n in 1 2 3; do
+    if [ -f "${train_config_dir}/phase${n}.yaml" ]; then train_phases+=("phase${n}"); fi
+  done
+  [ ${#train_phases[@]} -gt 0 ] || die "no phase*.yaml in ${train_config_dir}"
+fi
 
 # Run one training phase of the method; skip it when finished with the same configuration.
 train_phase() {
   local name=$1 prev=$2 outdir=${method_dir}/$1
   local config=${train_config_dir}/${name}.yaml
-  local init_opts=()
+  local init_opts=() fit_opts=()
   if [ -n "${prev}" ]; then
     local init=${method_dir}/${prev}/${init_model}
     [ -e "${init}" ] || { echo "$0: ${name} starts from ${init}, which does not exist: run ${prev} first" >&2; exit 1; }
     init_opts=(--init_param "$(readlink -f "${init}")")
   fi
-  local opts=(--config "${config}" --llm_path "${llm_path}" --seed "${seed}" --ngpu "${ngpu}"
+  if [ -z "${whisper_path}" ]; then
+    read -r -a fit_opts <<< "$(replacement_encoder_opts "${config}")"
+  fi
+  local opts=(--config "${config}" "${llm_opts[@]}" --seed "${seed}" --ngpu "${ngpu}"
               "${dist_opts[@]+"${dist_opts[@]}"}"
               "${encoder_opts[@]+"${encoder_opts[@]}"}"
+              "${whisper_opts[@]+"${whisper_opts[@]}"}"
+              "${fit_opts[@]+"${fit_opts[@]}"}"
               --train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/feats.scp,speech,kaldi_ark"
               --train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/prompt,prompt,text"
               --train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/text,text,text"
@@ -147,7 +299,7 @@ train_phase() {
               --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/prompt,prompt,text"
               --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/text,text,text"
               --valid_shape_file "${dumpdir}/examples/${valid_set}/speech_shape"
-              --resume true --output_dir "${outdir}" "${init_opts[@]}")
+              --resume true --output_dir "${outdir}" "${init_opts[@]+"${init_opts[@]}"}")
   # shellcheck disable=SC2086
   ${python} -m part.bin.run_training --name "${method}/${name}" --output_dir "${outdir}" --redo "${redo}" -- \
       "${opts[@]}" ${train_args}
@@ -156,18 +308,49 @@ train_phase() {
 # ==================================================================================================
 if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ]; then
   timer_start
-  log "Stage 1: data preparation: local/data.sh ${local_data_opts}"
+  data_opts=()
+  [ -z "${size}" ] || data_opts=(--size "${size}")
+  for name in ${recipe_opts}; do
+    if [ -n "${!name+set}" ]; then data_opts+=("--${name}" "${!name}"); fi
+  done
+  log "Stage 1: data preparation: local/data.sh${local_data_opts:+ ${local_data_opts}}${data_opts[*]+ ${data_opts[*]}}"
+  # local/data.sh ends its stdout with the test sets it made ("test_sets: a b"): a release without one of
+  # them simply has fewer.
+  mkdir -p data
+  stdout=$(mktemp data/.local_data.XXXXXX)
+  trap 'rm -f "${stdout}"' EXIT
   # shellcheck disable=SC2086
-  local/data.sh ${local_data_opts}
+  local/data.sh ${local_data_opts} "${data_opts[@]+"${data_opts[@]}"}" | tee "${stdout}"
+  made=$(sed -n 's/^test_sets:[[:space:]]*//p' "${stdout}" | tail -n 1)
+  if [ -n "${made}" ]; then
+    printf '%s\n' ${made} > data/test_sets
+    log "Stage 1: local/data.sh made the test sets: ${made} (recorded in data/test_sets)"
+  elif [ -z "${test_sets}" ]; then
+    die "local/data.sh printed no 'test_sets: <set> ...' line, so the test sets are unknown: make it print one" \
+        "as its last line on stdout, or name them with --test_sets"
+  fi
+  if [ -z "${test_sets}" ]; then
+    test_sets=${made}
+  elif [ "${test_sets}" != "${made}" ]; then
+    log "Stage 1: using --test_sets ${test_sets} (local/data.sh made: ${made:-none named})"
+  fi
   for dset in ${train_set} ${valid_set} ${test_sets}; do
     "${utils}/validate_data_dir.sh" "data/${dset}"
   done
   timer_stop "stage 1: data preparation"
 fi
 
+# The test sets of stages 2, 3, 7 and 8: --test_sets, else those stage 1 made.
+if [ -z "${test_sets}" ] && { runs_any 2 3 || runs_any 7 8; }; then
+  [ -f data/test_sets ] || die "no test sets: data/test_sets, written by stage 1, is missing. Run stage 1" \
+    "(./run.sh --stage 1 --stop_stage 1), or name them with --test_sets"
+  test_sets=$(xargs < data/test_sets)
+  log "Test sets (data/test_sets, from stage 1): ${test_sets}"
+fi
+
 if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ]; then
   timer_start
-  log "Stage 2: fbank features and length filtering -> ${dumpdir}/fbank"
+  log "Stage 2: features and length filtering -> ${dumpdir}/fbank"
   for dset in ${train_set} ${valid_set} ${test_sets}; do
     stats=false; [ "${dset}" = "${train_set}" ] && stats=true
     # shellcheck disable=SC2086
@@ -190,7 +373,7 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
       --prompts "${prompts}" --tasks "${test_tasks}" --directions "${directions}"
   done
   timer_stop "stage 3: task lists"
-  if [ "${llm_path}" = "${expdir}/llm" ]; then
+  if [ "${llm_in_recipe}" = true ]; then
     timer_start
     log "Stage 3: pretraining the in-recipe LLM -> ${llm_path} (${llm_config})"
     ${python} -m part.bin.pretrain_llm --text "${lm_text}/train.jsonl" --valid_text "${lm_text}/dev.jsonl" \
@@ -198,15 +381,13 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
     timer_stop "stage 3: LLM pretraining"
   else
     log "Stage 3: using the LLM in ${llm_path}"
-    [ -f "${llm_path}/config.json" ] || ls "${llm_path}"/*.gguf >/dev/null 2>&1 || {
-      echo "$0: --llm_path ${llm_path} is not a Hugging Face model directory (no config.json)" >&2; exit 1; }
   fi
   if [ "${encoder_path}" = "${expdir}/encoder" ]; then
     timer_start
     log "Stage 3: pretraining the in-recipe encoder (CTC over the LLM's tokens) -> ${encoder_path}"
     # shellcheck disable=SC2086
     ${python} -m part.bin.run_training --name encoder --output_dir "${encoder_path}" --redo "${redo}" -- \
-      --config "${encoder_config}" --model_type ctc_encoder --llm_path "${llm_path}" \
+      --config "${encoder_config}" --model_type ctc_encoder "${llm_opts[@]}" \
       --ngpu "${ngpu}" "${dist_opts[@]+"${dist_opts[@]}"}" --resume true --output_dir "${encoder_path}" \
       --input_size "$(cat "${dumpdir}/fbank/${train_set}/feat_dim" 2>/dev/null || echo 80)" \
       --encoder_conf stats_file="$(readlink -f "${dumpdir}/fbank/${train_set}/feats_stats.npz")" \
@@ -218,10 +399,10 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
       --valid_shape_file "${dumpdir}/examples/${valid_set}/speech_shape" ${train_args}
     timer_stop "stage 3: encoder pretraining"
   elif [ "${encoder_path}" = none ]; then
-    log "Stage 3: the encoder is defined by ${train_config_dir}/phase*.yaml"
+    log "Stage 3: the encoder is ${whisper_path:-defined by ${train_config_dir}/phase*.yaml}"
   else
     log "Stage 3: using the pretrained encoder in ${encoder_path}"
-    [ -f "${encoder_path}/config.yaml" ] || { echo "$0: --encoder_path ${encoder_path} has no config.yaml" >&2; exit 1; }
+    [ -f "${encoder_path}/config.yaml" ] || die "--encoder_path ${encoder_path} has no config.yaml"
   fi
 fi
 
@@ -241,7 +422,9 @@ for n in 1 2 3; do
   fi
 done
 
-[ -n "${inference_phases}" ] || inference_phases=${train_phases[-1]}
+if runs_any 7 9; then
+  [ -n "${inference_phases}" ] || inference_phases=${train_phases[-1]}
+fi
 
 if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
   timer_start

@@ -1,50 +1,61 @@
 #!/usr/bin/env bash
-# Create the recipe of a new corpus: egs/<name>/ with run.sh, path.sh, db.sh, conf/ (copied defaults) and a
-# local/data.sh that reads the generic layout (part/data/corpora/generic.py): a folder holding train.tsv,
-# dev.tsv and test.tsv, tab-separated, with the header  id path text lang [speaker] [translation_<tgt> ...]
-# and the audio files they name. An existing recipe is never overwritten.
+# Create the recipe of a new corpus: egs/<name>/ with run.sh, path.sh, db.sh, conf/ and a local/data.sh that
+# reads the generic layout (part/data/corpora/generic.py): a folder holding train.tsv, dev.tsv and test.tsv,
+# tab-separated, with the header  id path text lang [speaker] [translation_<tgt> ...]
+# and the audio files they name. conf/ links to the template's shared configuration (egs/TEMPLATE/conf: prompts,
+# in-recipe encoder, and the PART and Baseline-2stage schedules of --tasks), or holds a copy of --conf_from DIR.
+# An existing recipe is never overwritten.
 #
 #   egs/TEMPLATE/setup.sh welsh                          # egs/welsh; then set WELSH in egs/welsh/db.sh
-#   egs/TEMPLATE/setup.sh welsh --conf_from egs/fleurs/conf
+#   egs/TEMPLATE/setup.sh welsh --tasks asr              # a corpus without translations
+#   egs/TEMPLATE/setup.sh welsh --conf_from egs/mini_multilingual/conf   # a copy of another recipe's conf/
 #
 # Walkthrough: docs/new_corpus.md.
 set -euo pipefail
 
 template_dir=$(cd "$(dirname "$0")" && pwd)                    # as called (may be a link)
-conf_from=$(cd "$(dirname "$(readlink -f "$0")")/../multilingual/conf" && pwd)  # the defaults to copy
+tasks=asr_st     # asr_st: ASR, speech translation and text translation (translation_<tgt> columns); asr: ASR only
+conf_from=""     # a recipe's conf/ to copy instead of linking the shared configuration
 
-usage() {
-  echo "Usage: $0 <name> [--conf_from DIR]"
-  echo "  <name>        the new recipe: egs/<name> (lower case letters, digits and _, starting with a letter)"
-  echo "  --conf_from   the conf/ to copy [${conf_from}]"
-}
+help_message="Usage: $0 [options] <name>
+  <name>            the new recipe: egs/<name> (lower case letters, digits and _, starting with a letter)
+  --tasks ${tasks}   asr_st: ASR, speech translation and text translation (the TSVs have translation_<tgt>
+                    columns); asr: ASR only. conf/part and conf/baseline link to egs/TEMPLATE/conf/<tasks>/
+  --conf_from DIR   copy DIR (a recipe's conf/, e.g. egs/mini_multilingual/conf) into conf/ instead
+e.g.: $0 welsh --tasks asr"
 
-name=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --help|-h) usage; exit 0 ;;
-    --conf_from) conf_from=$2; shift 2 ;;
-    -*) echo "$0: unknown option $1" >&2; usage >&2; exit 2 ;;
-    *) if [ -n "${name}" ]; then echo "$0: one name only (got '${name}' and '$1')" >&2; exit 2; fi
-       name=$1; shift ;;
-  esac
-done
-if [ -z "${name}" ]; then usage >&2; exit 2; fi
+# Options may come before or after the name.
+. "${template_dir}/../../utils/parse_options.sh"
+name=${1:-}
+[ $# -eq 0 ] || shift
+. "${template_dir}/../../utils/parse_options.sh"
+if [ -z "${name}" ] || [ $# -ne 0 ]; then
+  echo "$0: give one recipe name${1:+ (got '${name}' and '$1')}" >&2
+  printf '%s\n' "${help_message}" >&2
+  exit 2
+fi
 if ! [[ "${name}" =~ ^[a-z][a-z0-9_]*$ ]] || [ "${name}" = template ]; then
   echo "$0: '${name}' is not a recipe name: use lower case letters, digits and _, starting with a letter" >&2
   exit 2
 fi
+case "${tasks}" in
+  asr) train_tasks=asr; test_tasks=asr ;;
+  asr_st) train_tasks=asr,s2tt,mt; test_tasks=asr,s2tt ;;
+  *) echo "$0: --tasks must be asr or asr_st, not '${tasks}'" >&2; exit 2 ;;
+esac
 recipe=$(cd "${template_dir}/.." && pwd)/${name}
 if [ -e "${recipe}" ] || [ -L "${recipe}" ]; then
   echo "$0: ${recipe} exists already; not overwriting it (choose another name, or remove it yourself)" >&2
   exit 1
 fi
-for f in prompts.yaml encoder.yaml part/phase1.yaml baseline/phase1.yaml; do
-  if [ ! -f "${conf_from}/${f}" ]; then
-    echo "$0: --conf_from ${conf_from} has no ${f}: not a recipe's conf/" >&2
-    exit 2
-  fi
-done
+if [ -n "${conf_from}" ]; then
+  for f in prompts.yaml encoder.yaml part/phase1.yaml baseline/phase1.yaml; do
+    if [ ! -f "${conf_from}/${f}" ]; then
+      echo "$0: --conf_from ${conf_from} has no ${f}: not a recipe's conf/" >&2
+      exit 2
+    fi
+  done
+fi
 var=$(echo "${name}" | tr '[:lower:]' '[:upper:]')   # the db.sh variable of the corpus root
 test_set=test_${name}
 
@@ -52,11 +63,21 @@ test_set=test_${name}
 tmp=$(mktemp -d "${recipe}.tmp.XXXXXX")
 trap 'rm -rf "${tmp}"' EXIT
 mkdir -p "${tmp}/local"
-cp -r "${conf_from}" "${tmp}/conf"
+if [ -n "${conf_from}" ]; then
+  cp -rL "${conf_from}" "${tmp}/conf"   # files of its own, to edit freely
+else
+  # Links, as ESPnet's recipes link their shared confs: replace one by a file to change it for this corpus.
+  mkdir "${tmp}/conf"
+  ln -s ../../TEMPLATE/conf/prompts.yaml "${tmp}/conf/prompts.yaml"
+  ln -s ../../TEMPLATE/conf/encoder.yaml "${tmp}/conf/encoder.yaml"
+  ln -s "../../TEMPLATE/conf/${tasks}/part" "${tmp}/conf/part"
+  ln -s "../../TEMPLATE/conf/${tasks}/baseline" "${tmp}/conf/baseline"
+fi
 ln -s ../TEMPLATE/path.sh "${tmp}/path.sh"
 
-fill() {  # the templates below name the recipe @NAME@, its variable @VAR@ and its test set @TEST@
-  sed -e "s/@NAME@/${name}/g" -e "s/@VAR@/${var}/g" -e "s/@TEST@/${test_set}/g" > "$1"
+fill() {  # the templates below name the recipe @NAME@, its variable @VAR@, its test set @TEST@ and its tasks
+  sed -e "s/@NAME@/${name}/g" -e "s/@VAR@/${var}/g" -e "s/@TEST@/${test_set}/g" \
+      -e "s/@TRAIN_TASKS@/${train_tasks}/g" -e "s/@TEST_TASKS@/${test_tasks}/g" > "$1"
 }
 
 fill "${tmp}/db.sh" <<'EOF'
@@ -137,38 +158,20 @@ EOF
 
 fill "${tmp}/run.sh" <<'EOF'
 #!/usr/bin/env bash
-# @NAME@: ASR (and speech translation where the TSVs have translation_<tgt> columns) with PART: Whisper
-# encoder -> transformer_cnn adapter -> Qwen2.5 with LoRA. Set @VAR@ in db.sh (or export it) first.
+# @NAME@ (tasks: @TRAIN_TASKS@) with PART: Whisper encoder -> transformer_cnn adapter -> Qwen2.5 with
+# LoRA. Set @VAR@ in db.sh (or export it) first. Made by egs/TEMPLATE/setup.sh; change it freely.
 #
+#   ./run.sh --stop_stage 2                     # data and features only: no model needed
 #   ./run.sh --llm_path /models/Qwen2.5-1.5B-Instruct --whisper_path /models/whisper-large-v3 --ngpu 1
 #   ./run.sh --llm_path ... --whisper_path ... --method baseline      # Baseline-2stage, same data and models
-#   ./run.sh --llm_path ... --ngpu 1           # no Whisper: stage 3 pretrains a Conformer (conf/encoder.yaml)
+#   ./run.sh --llm_path ... --ngpu 1            # no Whisper: stage 3 pretrains a Conformer (conf/encoder.yaml)
 #   ./run.sh --llm_path ... --stage 4 --stop_stage 6
-# Every other option is egs/TEMPLATE/part.sh's; see docs/new_corpus.md and docs/real_models.md.
 set -euo pipefail
 
-llm_path=             # local Hugging Face LLM dir (e.g. Qwen2.5-1.5B-Instruct); required
-whisper_path=         # local Hugging Face Whisper dir (e.g. whisper-large-v3); empty: in-recipe Conformer
-feats_opts=           # extra options of stage 2 (part.bin.extract_feats)
-train_args=           # extra options of part_train for every training phase
-
-args=(); help=false
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --llm_path|--whisper_path|--feats_opts|--train_args) declare "${1#--}=$2"; shift 2 ;;
-    --help|-h) sed -n '2,9p' "$0"; help=true; args+=("$1"); shift ;;
-    *) args+=("$1"); shift ;;
-  esac
-done
-. ../TEMPLATE/real_models.sh   # checks --llm_path; --whisper_path -> Whisper features and encoder
-
-# A test set without translations is scored on ASR only (stage 8 skips the tasks a set lacks).
-../TEMPLATE/part.sh \
-  --train_set train --valid_set dev --test_sets "@TEST@" \
-  --train_tasks asr,s2tt,mt --test_tasks asr,s2tt \
-  --prompts conf/prompts.yaml --encoder_config conf/encoder.yaml \
-  "${model_opts[@]}" --feats_opts "${feats_opts}" --train_args "${train_args}" \
-  "${args[@]+"${args[@]}"}"
+# A test set without translations is scored on ASR only (stages 7-8 skip the tasks a set lacks).
+../TEMPLATE/part.sh --recipe_opts "audio_format strict" \
+  --train_tasks @TRAIN_TASKS@ --test_tasks @TEST_TASKS@ \
+  "$@"
 EOF
 
 fill "${tmp}/README.md" <<'EOF'
@@ -179,12 +182,16 @@ A corpus in the generic layout, set up by `egs/TEMPLATE/setup.sh @NAME@`. Walkth
 
 1. Put the corpus in a folder with `train.tsv`, `dev.tsv` and `test.tsv` (tab-separated, header
    `id path text lang [speaker] [translation_<tgt> ...]`) and set `@VAR@` in `db.sh` (or export it).
-2. `./run.sh --llm_path /models/Qwen2.5-1.5B-Instruct --whisper_path /models/whisper-large-v3 --ngpu 1`
+2. `./run.sh --stop_stage 2`: data dirs and features, no model needed.
+3. `./run.sh --llm_path /models/Qwen2.5-1.5B-Instruct --whisper_path /models/whisper-large-v3 --ngpu 1`
 
-Stage 1 writes `data/{train,dev,@TEST@}`; results land in `exp/RESULTS.md` (stage 8).
+Stage 1 writes `data/{train,dev,@TEST@}` and `data/test_sets`; results land in `exp/RESULTS.md` (stage 8).
+`./run.sh --help` lists every option with this recipe's values. `conf/` links to the shared configuration in
+`egs/TEMPLATE/conf/` (tasks: @TRAIN_TASKS@); replace a link by a file to change it for this corpus.
 EOF
 
 chmod +x "${tmp}/run.sh" "${tmp}/local/data.sh"
 mv "${tmp}" "${recipe}"
 trap - EXIT
-echo "Created ${recipe}: set ${var} in ${recipe}/db.sh (or export ${var}=...), then run ./run.sh --llm_path ... from there"
+echo "Created ${recipe}: set ${var} in ${recipe}/db.sh (or export ${var}=...), then, from there,"
+echo "./run.sh --stop_stage 2 (data and features: no model needed) and ./run.sh --llm_path ... (./run.sh --help)"

@@ -7,7 +7,8 @@
 - A stage whose options changed since it wrote a checkpoint is refused with the differences (config
   files count by their parsed content: editing a comment changes nothing): results
   are never silently reused nor silently overwritten. Pass ``--redo true`` to start it over, or choose
-  another experiment dir (``--exp_tag`` of the recipe). An attempt that failed before its first
+  another experiment dir (the recipe's ``--exp_tag`` for a training phase, ``--expdir`` for the encoder
+  pretrained in-recipe). An attempt that failed before its first
   checkpoint protects nothing: its options are simply replaced.
 - Bad input is found before any work where possible (unknown option in a config file, missing LLM dir,
   unreadable ``--init_param`` or pretrained encoder, empty data) and reported in one message naming
@@ -330,7 +331,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             if has_results(out):
                 logging.error(
                     "%s: %s was made with other options or inputs (data, initial model); refusing to reuse or overwrite it.\n%s\n"
-                    "Start it over with --redo true, or write a new experiment dir with --exp_tag <tag>.",
+                    "Start it over with --redo true, or write elsewhere: --exp_tag <tag> gives a training phase a "
+                    "new dir (exp/<method><tag>/); the encoder and LLM pretrained in-recipe (exp/encoder, exp/llm) "
+                    "move only with --expdir <dir>.",
                     name, out, _diff(old or {}, fp))
                 return 3
             logging.info("%s: replacing the options of an earlier attempt that wrote no checkpoint", name)

@@ -93,6 +93,9 @@ def write_recipe_sets(data_dir: PathLike, train: Sequence[Path], dev: Sequence[P
             combine_data_dirs(inputs, data_dir / name)
             test_dirs.append(data_dir / name)
             logger.info(_summary(data_dir / name))
+        else:
+            logger.warning("%s: the corpus has no utterances for this test set (a release without that split?); "
+                           "it is not made, and the later stages test on the others", data_dir / name)
     if not test_dirs:
         raise CorpusError("no test set could be made (every evaluation split came out empty)")
     if not dev:
