@@ -171,7 +171,7 @@ def test_new_recipe_prepares_data_and_features_without_a_model(tmp_path):
     assert "local/data.sh --strict true" in proc.stdout  # the recipe's own option reached local/data.sh
     assert (recipe / "data" / "test_sets").read_text().split() == ["test_welsh"]
     for name in ("train", "dev", "test_welsh"):
-        assert (recipe / "dump" / "fbank" / name / "feats.scp").is_file()
+        assert (recipe / "dump" / "raw" / name / "index.json").is_file()
     assert not (recipe / "exp").exists()
     assert "(test_welsh)" in run_sh(recipe, "--help").stdout
     # From stage 3 on a model is needed, and the recipe has no config to pretrain an LLM in-recipe.

@@ -45,8 +45,8 @@ for _key, _value in ENV.items():
 
 # Every training phase: two updates of batch 2, one epoch, no plots; the paper's adapter shrunk to width 32.
 # (accum_grad 1: with the configs' accum_grad 4, two updates would never step the optimizer.)
-TINY_BUDGET_ARGS = ("--num_iters_per_epoch 2 --batch_size 2 --accum_grad 1 --max_epoch 1 --num_workers 0 "
-                    "--use_tensorboard false --use_matplotlib false --keep_nbest_models 1")
+TINY_BUDGET_ARGS = ("--num_iters_per_epoch 2 --batch_size 2 --data_conf max_duration=6 --accum_grad 1 --max_epoch 1 "
+                    "--num_workers 0 --use_tensorboard false --use_matplotlib false --keep_nbest_models 1")
 TINY_TRAIN_ARGS = (TINY_BUDGET_ARGS + " --speech_adapter_conf d_model=32 --speech_adapter_conf num_heads=2 "
                    "--speech_adapter_conf ffn_dim=64")
 # The in-recipe Conformer (stage 3): 4 blocks, as stage 2 first unfreezes the last 4.
@@ -172,17 +172,21 @@ def check_scores(recipe_dir: Path, method_stage: str, expected: Dict[str, List[s
 
 
 def check_whisper_route(recipe_dir: Path, method: str, stages: Iterable[str]) -> None:
-    """Stage 2 made Whisper features; no encoder was pretrained; every stage used the Whisper encoder."""
+    """Stage 2 packed shards and estimated Whisper-feature statistics; no encoder was pretrained; every phase
+    used the Whisper encoder and computed Whisper's log-mel features on the fly."""
     import yaml
 
-    done = json.loads((recipe_dir / "dump" / "fbank" / "train" / ".done").read_text())
+    done = json.loads((recipe_dir / "dump" / "raw" / "train" / "stats" / ".done").read_text())
     assert done["identity"]["options"]["feature_type"] == "whisper"
-    assert done["summary"]["feature_type"] == "whisper"
-    assert (recipe_dir / "dump" / "fbank" / "train" / "feat_dim").read_text().strip() == "80"
+    assert (recipe_dir / "dump" / "raw" / "train" / "feat_dim").read_text().strip() == "80"
     assert not (recipe_dir / "exp" / "encoder").exists()
     for stage in stages:
         config = yaml.safe_load((recipe_dir / "exp" / method / stage / "config.yaml").read_text())
         assert config["encoder"] == "whisper" and config["input_size"] == 80
+        assert config["feature_conf"] == {"feature_type": "whisper", "num_mel_bins": 80}
+        assert config["train_shards"].endswith("dump/raw/train")
+        assert json.loads((recipe_dir / "exp" / method / stage / "data_log" / "train_epoch1.json").read_text())[
+            "examples"] > 0
         assert Path(config["encoder_conf"]["path"]).is_dir()
         assert config["speech_adapter"] == "transformer_cnn"
 
@@ -603,8 +607,14 @@ def test_fleurs_baseline_with_whisper_and_translation(recipe_runs):
 def test_covost2_part_with_whisper(recipe_runs):
     recipe_dir = recipe_runs.wait("test_covost2_part_with_whisper")
     check_whisper_route(recipe_dir, "part", ["phase1", "phase2", "phase3"])
-    categories = (recipe_dir / "dump" / "examples" / "train" / "utt2category").read_text().split()
-    assert {"asr", "s2tt", "mt"} <= set(categories)
+    from part.data.sampler import ExampleStream, SamplerConf
+    from part.data.shards import ShardSet
+
+    stream = ExampleStream(ShardSet(recipe_dir / "dump" / "raw" / "train"), {}, ["*-en"], SamplerConf(), 0,
+                           lambda g: ["asr", "s2tt", "mt"])
+    assert {"asr", "s2tt", "mt"} <= {task for _, task in stream.group_sizes()}
+    tasks = json.loads((recipe_dir / "exp" / "part" / "phase3" / "data_log" / "train_epoch1.json").read_text())["tasks"]
+    assert {"asr", "s2tt"} <= set(tasks)
     check_scores(recipe_dir, "part/phase3", {
         "decode_test_covost2_asr": ["score_wer/de", "score_cer/zh"],
         "decode_test_covost2_s2tt": ["score_bleu/de-en", "score_bleu/zh-en"]})

@@ -49,9 +49,12 @@ local_data_opts=""      # more options of local/data.sh (its usual ones are the 
 train_set=train         # training data dir under data/
 valid_set=dev           # validation data dir under data/
 test_sets=""            # test data dirs under data/ (space separated); empty: those stage 1 made (data/test_sets)
-feats_opts=""           # extra options of part.bin.extract_feats (e.g. --num_mel_bins 128)
-min_frames=10           # drop shorter utterances in stage 2
-max_frames=3000         # drop longer utterances in stage 2
+feats_type=raw          # raw: audio packed into shards, features computed on the fly while training (any corpus
+                        # size; part.bin.pack_shards); fbank: features dumped to disk (small corpora on CPUs)
+feats_opts=""           # front-end options (--feature_type fbank|whisper --num_mel_bins N --frame_length/_shift ms)
+min_frames=10           # drop utterances of fewer 10 ms frames in stage 2
+max_frames=3000         # drop utterances of more 10 ms frames in stage 2
+utts_per_shard=1000     # raw: utterances per shard
 prompts=conf/prompts.yaml       # prompt templates per task
 train_tasks="asr,s2tt,mt"       # tasks written into the training task list
 test_tasks="asr,s2tt"           # tasks decoded and scored in stages 7-8 (a test set without one skips it)
@@ -106,9 +109,10 @@ Usage: ./run.sh [options]    (egs/TEMPLATE/part.sh; --name value or --name=value
 
 Stages (run --stage A --stop_stage B; every stage can be re-run and skips finished work):
   1  data preparation (local/data.sh)          -> data/<set>/, data/test_sets
-  2  features (fbank, or Whisper's log-mel) + length filtering -> ${dumpdir}/fbank/<set>/
-  3  task lists; LLM and encoder (local dirs, or pretrained in-recipe)
-                                               -> ${dumpdir}/examples/<set>/, ${expdir}/llm, ${expdir}/encoder
+  2  --feats_type raw: audio packed into shards + length filtering -> ${dumpdir}/raw/<set>/
+     --feats_type fbank: features (fbank, or Whisper's log-mel) + length filtering -> ${dumpdir}/fbank/<set>/
+  3  example lists (fbank only; raw makes its examples on the fly); LLM and encoder (local dirs, or
+     pretrained in-recipe)                     -> ${dumpdir}/examples/<set>/, ${expdir}/llm, ${expdir}/encoder
   4  PART phase 1 (adapter on monolingual ASR)  -> ${expdir}/<method>/phase1
   5  PART phase 2 (+ encoder, progressively)    -> ${expdir}/<method>/phase2
   6  PART phase 3 (+ LLM LoRA; method part only) -> ${expdir}/<method>/phase3
@@ -125,7 +129,8 @@ Options, with this recipe's values:
   --train_set ${train_set} --valid_set ${valid_set}
   --test_sets "${test_sets}"   empty: those stage 1 made, recorded in data/test_sets (${made% })
   --local_data_opts "${local_data_opts}"
-  --feats_opts "${feats_opts}" --min_frames ${min_frames} --max_frames ${max_frames}
+  --feats_type ${feats_type}   raw (shards, features on the fly) | fbank (features dumped)
+  --feats_opts "${feats_opts}" --min_frames ${min_frames} --max_frames ${max_frames} --utts_per_shard ${utts_per_shard}
   --prompts ${prompts} --train_tasks ${train_tasks} --test_tasks ${test_tasks} --directions "${directions}"
  Models (checked only by the stages that use them; nothing is downloaded):
   --llm_path "${llm_path}"   stages 3-6: a Hugging Face LLM dir (config.json) or a dir with one .gguf file;
@@ -156,6 +161,10 @@ utils=$(cd "$(dirname "$(readlink -f "$0")")/../../utils" && pwd)
 case "${method}" in
   part|baseline) ;;
   *) die "--method must be part or baseline, not '${method}'" ;;
+esac
+case "${feats_type}" in
+  raw|fbank) ;;
+  *) die "--feats_type must be raw or fbank, not '${feats_type}'" ;;
 esac
 
 # Stage N is in this run.
@@ -238,6 +247,37 @@ if [ -n "${whisper_path}" ] && runs_any 2 6; then
   whisper_opts=(--encoder whisper --encoder_conf "path=${whisper_path}" --input_size "${mel_bins}")
 fi
 [ -n "${encoder_path}" ] || encoder_path=${expdir}/encoder
+
+# The front end of every training run and of decoding (part/data/features.py), from the stage-2 options: a
+# phase's config.yaml records it, so that the features made on the fly are those the model was trained on.
+feature_opts=()
+read -r -a _words <<< "${feats_opts}"
+for ((i = 0; i < ${#_words[@]}; i++)); do
+  case "${_words[i]}" in
+    --feature_type|--num_mel_bins|--frame_length|--frame_shift|--sample_rate)
+      feature_opts+=(--feature_conf "${_words[i]#--}=${_words[i + 1]:-}"); i=$((i + 1)) ;;
+  esac
+done
+# Where stage 2 put each set, and what a training run reads: example lists of dumped features, or shards.
+feats_dir=${dumpdir}/fbank
+[ "${feats_type}" = fbank ] || feats_dir=${dumpdir}/raw
+yaml_list() { echo "[\"${1//,/\",\"}\"]"; }  # a,b -> ["a","b"] (YAML flow list; JSON quoting keeps * literal)
+data_opts_for() {  # <training set> <validation set> <tasks>: sets train_data_opts, part_train's data options
+  train_data_opts=()
+  if [ "${feats_type}" = raw ]; then
+    train_data_opts=(--train_shards "${feats_dir}/$1" --valid_shards "${feats_dir}/$2" --prompts "${prompts}"
+               --data_conf "tasks=$(yaml_list "$3")" --data_conf "directions=$(yaml_list "${directions}")")
+    return
+  fi
+  local mode dset
+  for mode in train valid; do
+    dset=$1; [ "${mode}" = train ] || dset=$2
+    train_data_opts+=(--${mode}_data_path_and_name_and_type "${dumpdir}/examples/${dset}/feats.scp,speech,kaldi_ark"
+                --${mode}_data_path_and_name_and_type "${dumpdir}/examples/${dset}/prompt,prompt,text"
+                --${mode}_data_path_and_name_and_type "${dumpdir}/examples/${dset}/text,text,text"
+                --${mode}_shape_file "${dumpdir}/examples/${dset}/speech_shape")
+  done
+}
 encoder_opts=(--encoder_path "${encoder_path}" --encoder_model_file "${encoder_model_file}")
 [ "${encoder_path}" != none ] || encoder_opts=()
 
@@ -286,19 +326,13 @@ train_phase() {
   if [ -z "${whisper_path}" ]; then
     read -r -a fit_opts <<< "$(replacement_encoder_opts "${config}")"
   fi
+  data_opts_for "${train_set}" "${valid_set}" "${train_tasks}"
   local opts=(--config "${config}" "${llm_opts[@]}" --seed "${seed}" --ngpu "${ngpu}"
               "${dist_opts[@]+"${dist_opts[@]}"}"
               "${encoder_opts[@]+"${encoder_opts[@]}"}"
               "${whisper_opts[@]+"${whisper_opts[@]}"}"
               "${fit_opts[@]+"${fit_opts[@]}"}"
-              --train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/feats.scp,speech,kaldi_ark"
-              --train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/prompt,prompt,text"
-              --train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/text,text,text"
-              --train_shape_file "${dumpdir}/examples/${train_set}/speech_shape"
-              --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/feats.scp,speech,kaldi_ark"
-              --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/prompt,prompt,text"
-              --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/text,text,text"
-              --valid_shape_file "${dumpdir}/examples/${valid_set}/speech_shape"
+              "${feature_opts[@]+"${feature_opts[@]}"}" "${train_data_opts[@]}"
               --resume true --output_dir "${outdir}" "${init_opts[@]+"${init_opts[@]}"}")
   # shellcheck disable=SC2086
   ${python} -m part.bin.run_training --name "${method}/${name}" --output_dir "${outdir}" --redo "${redo}" -- \
@@ -350,29 +384,45 @@ fi
 
 if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ]; then
   timer_start
-  log "Stage 2: features and length filtering -> ${dumpdir}/fbank"
-  for dset in ${train_set} ${valid_set} ${test_sets}; do
-    stats=false; [ "${dset}" = "${train_set}" ] && stats=true
+  if [ "${feats_type}" = raw ]; then
+    log "Stage 2: audio packed into shards, length filtering -> ${feats_dir}"
+    for dset in ${train_set} ${valid_set} ${test_sets}; do
+      ${python} -m part.bin.pack_shards --data_dir "data/${dset}" --out_dir "${feats_dir}/${dset}" --nj "${nj}" \
+        --utts_per_shard "${utts_per_shard}" --min_duration "$(awk -v f="${min_frames}" 'BEGIN { print f / 100 }')" \
+        --max_duration "$(awk -v f="${max_frames}" 'BEGIN { print f / 100 }')"
+    done
+    # The mean and variance of the features the training set will give, for encoders that normalise their input.
     # shellcheck disable=SC2086
-    ${python} -m part.bin.extract_feats --data_dir "data/${dset}" --out_dir "${dumpdir}/fbank/${dset}" \
-      --nj "${nj}" --min_frames "${min_frames}" --max_frames "${max_frames}" --compute_stats "${stats}" \
-      ${feats_opts}
-  done
+    ${python} -m part.bin.shard_stats --shards "${feats_dir}/${train_set}" ${feats_opts}
+  else
+    log "Stage 2: features and length filtering -> ${feats_dir}"
+    for dset in ${train_set} ${valid_set} ${test_sets}; do
+      stats=false; [ "${dset}" = "${train_set}" ] && stats=true
+      # shellcheck disable=SC2086
+      ${python} -m part.bin.extract_feats --data_dir "data/${dset}" --out_dir "${feats_dir}/${dset}" \
+        --nj "${nj}" --min_frames "${min_frames}" --max_frames "${max_frames}" --compute_stats "${stats}" \
+        ${feats_opts}
+    done
+  fi
   timer_stop "stage 2: features"
 fi
 
 if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
-  timer_start
-  log "Stage 3: task lists (${train_tasks} for training; ${test_tasks} for testing)"
-  for dset in ${train_set} ${valid_set}; do
-    ${python} -m part.data.examples --feats_dir "${dumpdir}/fbank/${dset}" --out_dir "${dumpdir}/examples/${dset}" \
-      --prompts "${prompts}" --tasks "${train_tasks}" --directions "${directions}"
-  done
-  for dset in ${test_sets}; do
-    ${python} -m part.data.examples --feats_dir "${dumpdir}/fbank/${dset}" --out_dir "${dumpdir}/examples/${dset}" \
-      --prompts "${prompts}" --tasks "${test_tasks}" --directions "${directions}"
-  done
-  timer_stop "stage 3: task lists"
+  if [ "${feats_type}" = fbank ]; then
+    timer_start
+    log "Stage 3: example lists (${train_tasks} for training; ${test_tasks} for testing)"
+    for dset in ${train_set} ${valid_set}; do
+      ${python} -m part.data.examples --feats_dir "${feats_dir}/${dset}" --out_dir "${dumpdir}/examples/${dset}" \
+        --prompts "${prompts}" --tasks "${train_tasks}" --directions "${directions}"
+    done
+    for dset in ${test_sets}; do
+      ${python} -m part.data.examples --feats_dir "${feats_dir}/${dset}" --out_dir "${dumpdir}/examples/${dset}" \
+        --prompts "${prompts}" --tasks "${test_tasks}" --directions "${directions}"
+    done
+    timer_stop "stage 3: task lists"
+  else
+    log "Stage 3: no example lists with --feats_type raw: training and decoding make the examples from the shards"
+  fi
   if [ "${llm_in_recipe}" = true ]; then
     timer_start
     log "Stage 3: pretraining the in-recipe LLM -> ${llm_path} (${llm_config})"
@@ -386,17 +436,13 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
     timer_start
     log "Stage 3: pretraining the in-recipe encoder (CTC over the LLM's tokens) -> ${encoder_path}"
     # shellcheck disable=SC2086
+    data_opts_for "${train_set}" "${valid_set}" asr
     ${python} -m part.bin.run_training --name encoder --output_dir "${encoder_path}" --redo "${redo}" -- \
       --config "${encoder_config}" --model_type ctc_encoder "${llm_opts[@]}" \
       --ngpu "${ngpu}" "${dist_opts[@]+"${dist_opts[@]}"}" --resume true --output_dir "${encoder_path}" \
-      --input_size "$(cat "${dumpdir}/fbank/${train_set}/feat_dim" 2>/dev/null || echo 80)" \
-      --encoder_conf stats_file="$(readlink -f "${dumpdir}/fbank/${train_set}/feats_stats.npz")" \
-      --train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/feats.scp,speech,kaldi_ark" \
-      --train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/text,text,text" \
-      --train_shape_file "${dumpdir}/examples/${train_set}/speech_shape" \
-      --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/feats.scp,speech,kaldi_ark" \
-      --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/text,text,text" \
-      --valid_shape_file "${dumpdir}/examples/${valid_set}/speech_shape" ${train_args}
+      --input_size "$(cat "${feats_dir}/${train_set}/feat_dim" 2>/dev/null || echo 80)" \
+      --encoder_conf stats_file="$(readlink -f "${feats_dir}/${train_set}/feats_stats.npz")" \
+      "${feature_opts[@]+"${feature_opts[@]}"}" "${train_data_opts[@]}" ${train_args}
     timer_stop "stage 3: encoder pretraining"
   elif [ "${encoder_path}" = none ]; then
     log "Stage 3: the encoder is ${whisper_path:-defined by ${train_config_dir}/phase*.yaml}"
@@ -424,6 +470,13 @@ done
 
 if runs_any 7 9; then
   [ -n "${inference_phases}" ] || inference_phases=${train_phases[-1]}
+  # What decoding and analysis read: the example lists of stage 3, or the shards with the prompts to make them.
+  eval_dir=${dumpdir}/examples
+  eval_opts=()
+  if [ "${feats_type}" = raw ]; then
+    eval_dir=${feats_dir}
+    eval_opts=(--prompts "${prompts}" --directions "${directions}")
+  fi
 fi
 
 if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
@@ -433,8 +486,8 @@ if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
       log "Stage 7: decoding ${dset} (${test_tasks}) with ${method_dir}/${st}/${init_model}"
       # shellcheck disable=SC2086
       ${python} -m part.bin.part_inference --exp_dir "${method_dir}/${st}" --model_file "${init_model}" \
-        --data_dir "${dumpdir}/examples/${dset}" --tasks "${test_tasks}" --nj "${nj}" --ngpu "${ngpu}" \
-        --out_prefix "${method_dir}/${st}/decode_${dset}" ${inference_args}
+        --data_dir "${eval_dir}/${dset}" --tasks "${test_tasks}" --nj "${nj}" --ngpu "${ngpu}" \
+        "${eval_opts[@]+"${eval_opts[@]}"}" --out_prefix "${method_dir}/${st}/decode_${dset}" ${inference_args}
     done
   done
   timer_stop "stage 7: ${method_dir##*/} decoding"
@@ -447,9 +500,9 @@ if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
     for dset in ${test_sets}; do
       for task in ${test_tasks//,/ }; do
         d=${method_dir}/${st}/decode_${dset}_${task}
-        # A test set may lack a task (no translations in a Common Voice test set): nothing was decoded.
-        cats=${dumpdir}/examples/${dset}/utt2category
-        if [ ! -d "${d}" ] && [ -f "${cats}" ] && ! grep -q " ${task}\$" "${cats}"; then
+        # A test set may lack a task (no translations in a Common Voice test set): stage 7 decoded nothing and
+        # left <decode dir>.none.
+        if [ ! -d "${d}" ] && [ -f "${d}.none" ]; then
           log "Stage 8: ${dset} has no ${task} examples; nothing to score"
           continue
         fi
@@ -467,8 +520,8 @@ fi
 if [ ${stage} -le 9 ] && [ ${stop_stage} -ge 9 ]; then
   timer_start
   log "Stage 9: analysis of ${method_dir}"
-  ${python} -m part.bin.part_analyze --method_dir "${method_dir}" --data_dir "${dumpdir}/examples/${valid_set}" \
-    --out_dir "${method_dir}/analysis" --ngpu "${ngpu}" --nj "${nj}"
+  ${python} -m part.bin.part_analyze --method_dir "${method_dir}" --data_dir "${eval_dir}/${valid_set}" \
+    --out_dir "${method_dir}/analysis" --ngpu "${ngpu}" --nj "${nj}" "${eval_opts[@]+"${eval_opts[@]}"}" --tasks "${train_tasks}"
   timer_stop "stage 9: ${method_dir##*/} analysis"
 fi
 

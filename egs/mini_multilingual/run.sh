@@ -10,5 +10,7 @@
 set -euo pipefail
 
 # Sizes (tiny | default | large) differ in data (local/data.sh --size), in training budget
-# (conf/size_<size>.args) and in the in-recipe LLM (conf/llm_<size>.yaml).
-../TEMPLATE/part.sh --recipe_opts "langs" --size default "$@"
+# (conf/size_<size>.args) and in the in-recipe LLM (conf/llm_<size>.yaml). Features are dumped (a few
+# hours of audio; on 2 CPU cores reading them is cheaper than computing them every epoch); --feats_type raw
+# runs the same recipe on shards with features made on the fly.
+../TEMPLATE/part.sh --recipe_opts "langs" --size default --feats_type fbank "$@"

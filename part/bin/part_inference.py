@@ -219,14 +219,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         ids = source.ids(task)
         if args.limit:
             ids = ids[: args.limit]
+        out = Path(f"{args.out_prefix}_{task}")
         if not ids:
-            logging.warning("%s has no %s examples; nothing to decode", args.data_dir, task)
+            logging.warning("%s has no %s examples; nothing to decode (%s.none says so)", args.data_dir, task, out)
+            out.with_name(out.name + ".none").write_text(f"{args.data_dir} has no {task} examples\n")
             continue
         t0 = time.time()
         hyps = decode_examples(s2t, source, ids, args.batch_size, nj=nj)
         elapsed = time.time() - t0
         audio = sum(source.info[k].frames for k in ids) * features.frame_shift / 1000
-        out = Path(f"{args.out_prefix}_{task}")
         info = {"options": {**options, "task": task}, "examples": len(ids), "seconds": round(elapsed, 2),
                 "audio_seconds": round(audio, 2), "rtf": round(elapsed / audio, 4) if audio else None,
                 "examples_per_second": round(len(ids) / max(elapsed, 1e-9), 2), "nj": nj,
