@@ -241,7 +241,8 @@ def phase_history(exp: Path) -> List[dict]:
     dirs = [exp]
     if match:
         stem, last = match.group(1), int(match.group(2))
-        dirs = [exp.parent / f"{stem}{n}" for n in range(1, last + 1) if (exp.parent / f"{stem}{n}" / "config.yaml").is_file()]
+        dirs = [exp.parent / f"{stem}{n}" for n in range(1, last + 1)
+                if (exp.parent / f"{stem}{n}" / "config.yaml").is_file()]
     history = []
     for d in dirs:
         conf = _read_yaml(d / "config.yaml")
@@ -418,11 +419,12 @@ def model_card(exported: Mapping, scores: List[str]) -> str:
     model, training, data = exported["model"], exported["training"], exported["training"]["data"]
     counts, lora, feats = model["parameters"], model["lora"], exported["features"]
     enc_conf = model["encoder_conf"]
-    enc_desc = ", ".join(f"{k} {v}" for k, v in enc_conf.items() if k in ("num_blocks", "output_size",
-                                                                        "attention_heads", "input_layer", "lfr"))
+    shown = ("num_blocks", "output_size", "attention_heads", "input_layer", "lfr")
+    enc_desc = ", ".join(f"{k} {v}" for k, v in enc_conf.items() if k in shown)
     if model["encoder"] == "whisper":
         cfg = enc_conf.get("config", {})
         enc_desc = f"{cfg.get('encoder_layers')} layers, d_model {cfg.get('d_model')}"
+    adapter_desc = ", ".join(f"{k} {v}" for k, v in model["speech_adapter_conf"].items())
     llm = model["llm"]
     llm_desc = f"{llm['model_type']}, {llm['num_hidden_layers']} layers, hidden {llm['hidden_size']}, " \
                f"vocabulary {llm['vocab_size']}, {model['llm_conf'].get('dtype', 'float32')}"
@@ -441,8 +443,7 @@ def model_card(exported: Mapping, scores: List[str]) -> str:
         "| part | what | parameters |",
         "| :--- | :--- | ---: |",
         f"| encoder | {model['encoder']} ({enc_desc}) | {_millions(counts['encoder'])} |",
-        f"| adapter | {model['speech_adapter']} "
-        f"({', '.join(f'{k} {v}' for k, v in model['speech_adapter_conf'].items())}) | {_millions(counts['adapter'])} |",
+        f"| adapter | {model['speech_adapter']} ({adapter_desc}) | {_millions(counts['adapter'])} |",
         f"| LLM | {llm_desc}: `{LLM_DIR}/` | {_millions(counts['llm'])} |",
     ]
     if lora:
@@ -469,7 +470,8 @@ def model_card(exported: Mapping, scores: List[str]) -> str:
     lines.append("")
     if data.get("hours"):
         lines += ["| language | utterances | hours |", "| :--- | ---: | ---: |"]
-        lines += [f"| {lang} | {data['utterances'].get(lang, '')} | {hours:.2f} |" for lang, hours in data["hours"].items()]
+        lines += [f"| {lang} | {data['utterances'].get(lang, '')} | {hours:.3g} |"
+                  for lang, hours in data["hours"].items()]
         lines.append("")
     names = {"asr": "ASR languages", "s2tt": "speech translation directions", "mt": "text translation directions"}
     for task, found in langs.items():

@@ -14,8 +14,8 @@ Python API::
     # an exported model folder (python -m part.bin.export): prompts, front end and decoding defaults inside
     s2t = SpeechToText.from_pretrained("models/part-mini")
 
-From an experiment dir, the model is rebuilt from the experiment's ``config.yaml`` (the resolved options ESPnet wrote) and the
-chosen model file; the frozen base LLM is re-read from its directory. Relative paths in the config
+From an experiment dir, the model is rebuilt from its ``config.yaml`` (the resolved options ESPnet wrote)
+and the chosen model file; the frozen base LLM is re-read from its directory. Relative paths in the config
 (``llm_path exp/llm``, as the recipes write them) are resolved from the working directory first, then
 from the directories above the experiment dir (the recipe dir), so the API works from anywhere. An
 exported folder (:mod:`part.export`) holds everything itself and needs neither the recipe nor ESPnet's

@@ -40,8 +40,8 @@ WORDS = {"en": "the a cat dog sat ran on under mat table red big small house".sp
          "de": "die eine katze hund sass lief auf unter matte tisch rote grosse kleine haus".split()}
 SCHEDULES = {  # phase -> (schedule_conf, LoRA?)
     "phase1": ({"trainable": {1: ["adapter"]}, "tasks": {1: ["asr"]}}, False),
-    "phase2": ({"trainable": {1: ["adapter", "encoder", "llm_lora"]}, "tasks": {1: ["asr", "s2tt"],
-                                                                            2: ["asr", "s2tt", "mt"]}}, True),
+    "phase2": ({"trainable": {1: ["adapter", "encoder", "llm_lora"]},
+                "tasks": {1: ["asr", "s2tt"], 2: ["asr", "s2tt", "mt"]}}, True),
 }
 
 
@@ -87,8 +87,8 @@ def _phase_config(phase: str, llm_path: str, stats: Path, encoder: str = "confor
                 speech_adapter="transformer_cnn", speech_adapter_conf=TINY_ADAPTERS["transformer_cnn"],
                 ctc_vocab=False, schedule_conf=schedule, save_llm_base=False, max_epoch=2, optim="adamw",
                 optim_conf={"lr": 0.001}, train_data_path_and_name_and_type=[
-                    ["dump/train/tasks/feats.scp", "speech", "kaldi_ark"], ["dump/train/tasks/prompt", "prompt", "text"],
-                    ["dump/train/tasks/text", "text", "text"]], **extra)
+                    ["dump/train/tasks/feats.scp", "speech", "kaldi_ark"],
+                    ["dump/train/tasks/prompt", "prompt", "text"], ["dump/train/tasks/text", "text", "text"]], **extra)
 
 
 def _train_phase(exp: Path, config: dict, root: Path, seed: int) -> None:
@@ -120,7 +120,8 @@ def world(tmp_path_factory):
     from part.data.features import FeatureOptions, compute_features
 
     feats = np.concatenate([compute_features(u, FeatureOptions()) for u in _utterances(3)])
-    np.savez(stats, count=np.array(float(len(feats))), sum=feats.sum(0), sum_square=(feats.astype(np.float64) ** 2).sum(0))
+    np.savez(stats, count=np.array(float(len(feats))), sum=feats.sum(0),
+             sum_square=(feats.astype(np.float64) ** 2).sum(0))
     (root / "conf").mkdir()
     (root / "conf" / "prompts.yaml").write_text(yaml.safe_dump(PROMPTS))
     for seed, phase in enumerate(SCHEDULES):

@@ -54,7 +54,7 @@ import numpy as np
 from part.data.audio import AudioError
 from part.data.datadir import str2bool
 from part.data.segment import (Segment, VadOptions, cue_times, fixed_segments, has_speech, merge_overlap,
-                                 vad_segments)
+                               vad_segments)
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".oga", ".sph", ".aif", ".aiff", ".au", ".w64",
                     ".caf", ".m4a", ".aac", ".wma", ".webm", ".mp4", ".mkv", ".amr"}
@@ -491,8 +491,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     writer.close()
     elapsed = time.perf_counter() - t_start
     done = len(inputs) - len(failed)
-    print(f"transcribe: {done} of {len(inputs)} input(s) transcribed ({audio_seconds:.1f} s of audio in {elapsed:.1f} s, "
-          f"real-time factor {elapsed / max(audio_seconds, 1e-9):.3f})"
+    print(f"transcribe: {done} of {len(inputs)} input(s) transcribed ({audio_seconds:.1f} s of audio in "
+          f"{elapsed:.1f} s, real-time factor {elapsed / max(audio_seconds, 1e-9):.3f})"
           + (f"; {len(silent)} without speech" if silent else "")
           + (f"; {len(failed)} failed: {', '.join(r.input.id for r in failed)}" if failed else ""), file=sys.stderr)
     return 1 if failed else 0
