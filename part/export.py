@@ -100,6 +100,7 @@ def export_model(exp_dir: str, out_dir: str, model_file: str = "valid.acc.ave.pt
         "decoding": decoding_defaults(exp),
         "languages": data.pop("languages"),
         "training": {
+            "recipe": recipe_name(exp),
             "experiment": str(exp),
             "model_file": model_file,
             "prompts_file": str(prompts_file),
@@ -179,7 +180,7 @@ def save_llm(llm, tokenizer, out: Path, merge: bool) -> None:
 def find_prompts(exp: Path, given: Optional[str]) -> Path:
     """The prompt templates: ``given``, the training config's ``prompts`` (shard training), or
     ``conf/prompts.yaml`` of the recipe (a directory above the experiment dir)."""
-    from part.inference import _resolve_path
+    from part.inference import resolve_config_path
 
     if given:
         if not Path(given).is_file():
@@ -187,7 +188,7 @@ def find_prompts(exp: Path, given: Optional[str]) -> Path:
         return Path(given)
     config = _read_yaml(exp / "config.yaml")
     if config.get("prompts"):
-        path = Path(_resolve_path(config["prompts"], exp))
+        path = Path(resolve_config_path(config["prompts"], exp))
         if path.is_file():
             return path
     for parent in exp.resolve().parents:
@@ -199,12 +200,12 @@ def find_prompts(exp: Path, given: Optional[str]) -> Path:
 
 def _train_example_list(config: Mapping, exp: Path) -> Optional[Path]:
     """The training example list (dump/examples/<set>) named in the config, if it is still on disk."""
-    from part.inference import _resolve_path
+    from part.inference import resolve_config_path
 
     for entry in config.get("train_data_path_and_name_and_type") or []:
         path, name = entry[0], entry[1]
         if name == "speech":
-            folder = Path(_resolve_path(str(Path(path).parent), exp))
+            folder = Path(resolve_config_path(str(Path(path).parent), exp))
             return folder if (folder / "utt2category").is_file() else None
     return None
 
@@ -271,7 +272,8 @@ def training_data(config: Mapping, exp: Path, phases: List[dict]) -> dict:
     """
     from part.data.examples import direction_matches, read_kv
     from part.data.features import FRAME_SHIFT_S
-    from part.inference import _resolve_path
+    from part.data.prompts import TASKS
+    from part.inference import resolve_config_path
 
     scheduled = set().union(*[set(t) for p in phases for t in p["tasks"].values()]) if phases else set()
     if any(not p["tasks"] for p in phases):
@@ -303,7 +305,7 @@ def training_data(config: Mapping, exp: Path, phases: List[dict]) -> dict:
     elif config.get("train_shards"):
         from part.data.shards import ShardSet
 
-        root = Path(_resolve_path(config["train_shards"], exp))
+        root = Path(resolve_config_path(config["train_shards"], exp))
         if (root / "index.json").is_file():
             source = str(root)
             shards = ShardSet(root, check_files=False)
@@ -324,14 +326,15 @@ def training_data(config: Mapping, exp: Path, phases: List[dict]) -> dict:
         for decode in sorted(exp.glob("decode_*")):
             if (decode / "task").is_file() and (decode / "utt2lang").is_file():
                 task = (decode / "task").read_text(encoding="utf-8").strip()
-                langs, tgts = read_kv(decode / "utt2lang"), read_kv(decode / "utt2tgt")
+                langs = read_kv(decode / "utt2lang")
+                tgts = read_kv(decode / "utt2tgt") if (decode / "utt2tgt").is_file() else langs
                 pairs.setdefault(task, set()).update((langs[k], tgts.get(k, langs[k])) for k in langs)
                 source = f"test sets decoded in {exp} (the training data is no longer there)"
     if source is None:
         logging.warning("%s: neither its training data nor decoding results are on disk: the exported model "
                         "will not know its languages (any language is accepted)", exp)
-    languages = {task: sorted(s for s, _ in found) if task == "asr" else sorted(f"{s}-{t}" for s, t in found)
-                 for task, found in sorted(pairs.items())}
+    languages = {task: sorted({s if task == "asr" else f"{s}-{t}" for s, t in pairs[task]})
+                 for task in TASKS if task in pairs}
     return {"languages": languages, "source": source,
             "hours": {lang: round(s / 3600, 3) for lang, s in sorted(seconds.items())},
             "utterances": dict(sorted(utts.items()))}
@@ -390,6 +393,14 @@ def recorded_revision(results_file: Optional[Path]) -> Optional[str]:
         return None
     found = re.search(r"^- git revision: (.+)$", results_file.read_text(encoding="utf-8"), re.M)
     return found.group(1).strip() if found else None
+
+
+def recipe_name(exp: Path) -> str:
+    """The recipe an experiment dir belongs to (``<recipe>/<expdir>/<method>/<phase>``, docs/contracts.md),
+    from ``egs/`` on when it lies in a repository's ``egs``."""
+    parents = exp.resolve().parents
+    recipe = parents[2] if len(parents) > 2 else parents[0]
+    return "/".join(recipe.parts[recipe.parts.index("egs"):]) if "egs" in recipe.parts else str(recipe)
 
 
 def _toolkit_revision() -> Optional[str]:
@@ -464,7 +475,7 @@ def model_card(exported: Mapping, scores: List[str]) -> str:
     lines += [f"| {task} | `{template}` |" for task, template in exported["prompts"].items()]
     lines += ["", "## Training data", ""]
     if data.get("source"):
-        lines.append(f"Read from `{data['source']}`.")
+        lines.append(f"Recipe `{training['recipe']}`; the data was read from `{data['source']}`.")
     else:
         lines.append("Not recorded (the training data was not on disk at export time).")
     lines.append("")
@@ -491,6 +502,8 @@ def model_card(exported: Mapping, scores: List[str]) -> str:
         lines += [f"From `{training['results_file']}`:", ""]
         for section in scores:
             lines += ["#" + section, ""]
+    elif training["results_file"]:
+        lines += [f"`{training['results_file']}` reports no decode dir of `{exp}`.", ""]
     else:
         lines += ["No scores were found (export with `--results RESULTS.md` to include them).", ""]
     decoding = exported["decoding"]

@@ -97,7 +97,7 @@ def decode_options_from_args(args: argparse.Namespace) -> Dict[str, object]:
     return {k: v for k, v in found.items() if v is not None}
 
 
-def _resolve_path(value: Optional[str], exp_dir: Path) -> Optional[str]:
+def resolve_config_path(value: Optional[str], exp_dir: Path) -> Optional[str]:
     """A path from config.yaml: as is if it exists, else relative to a directory above ``exp_dir``."""
     if not value or Path(value).is_absolute() or Path(value).exists():
         return value
@@ -126,14 +126,14 @@ def load_model(exp_dir: str, model_file: str = "valid.acc.ave.pth", device: str 
         raise ValueError(f"{config_file} is not the config.yaml of a PART training phase (no llm_path)")
     if config.get("model_type", "speech_llm") != "speech_llm":
         raise ValueError(f"{exp_dir} holds a {config['model_type']} model, not a speech-LLM: nothing to decode")
-    config["llm_path"] = llm_path or _resolve_path(config["llm_path"], exp)
-    config["tokenizer_path"] = _resolve_path(config.get("tokenizer_path"), exp)
+    config["llm_path"] = llm_path or resolve_config_path(config["llm_path"], exp)
+    config["tokenizer_path"] = resolve_config_path(config.get("tokenizer_path"), exp)
     encoder_conf = dict(config.get("encoder_conf") or {})
     stats = encoder_conf.get("stats_file")
-    if stats and not Path(_resolve_path(stats, exp)).is_file():
+    if stats and not Path(resolve_config_path(stats, exp)).is_file():
         encoder_conf.pop("stats_file")  # the normalisation statistics are buffers inside the checkpoint
     elif stats:
-        encoder_conf["stats_file"] = _resolve_path(stats, exp)
+        encoder_conf["stats_file"] = resolve_config_path(stats, exp)
     config["encoder_conf"] = encoder_conf
     args = argparse.Namespace(**config)
     args.encoder_path = None  # the trained weights below replace the pretrained encoder
