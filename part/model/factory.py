@@ -7,7 +7,8 @@ phase, or an ``argparse.Namespace``).
 attn_implementation), ``tokenizer_path``, ``lora_conf``, ``encoder``, ``encoder_conf``,
 ``encoder_path`` + ``encoder_model_file`` (a pretrained encoder experiment whose type and weights
 replace ``encoder``/``encoder_conf``), ``input_size``, ``speech_adapter``, ``speech_adapter_conf``,
-``ctc_vocab``, ``schedule_conf``, ``save_llm_base``.
+``ctc_vocab``, ``schedule_conf``, ``save_llm_base``. An exported model (:mod:`part.export`) has its LLM
+already and builds the rest with :func:`assemble_speech_llm`, as :func:`build_model` does.
 """
 from __future__ import annotations
 
