@@ -47,7 +47,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, TextIO, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, TextIO, Tuple
 
 import numpy as np
 
@@ -213,10 +213,11 @@ class Recording:
 
 
 class BatchDecoder:
-    """Gathers segments of any recording and decodes them in length-sorted batches."""
+    """Gathers segments of any recording and decodes them in length-sorted batches; ``progress(n)`` is
+    called with the number of segments of each decoded batch."""
 
-    def __init__(self, s2t, prompt: str, batch_size: int):
-        self.s2t, self.prompt, self.batch_size = s2t, prompt, batch_size
+    def __init__(self, s2t, prompt: str, batch_size: int, progress: Callable[[int], object] = lambda n: None):
+        self.s2t, self.prompt, self.batch_size, self.progress = s2t, prompt, batch_size, progress
         self.queue: List[Tuple[Recording, int, np.ndarray]] = []
 
     def add(self, rec: Recording, index: int, samples: np.ndarray) -> None:
@@ -239,6 +240,7 @@ class BatchDecoder:
             for (rec, index, feats), text in zip(batch, texts):
                 rec.texts[index] = text
                 rec.seconds[index] += elapsed * feats.shape[0] / frames  # the batch's time, shared by length
+            self.progress(len(batch))
 
 
 def segment_recording(samples: np.ndarray, rate: int, min_samples: int, args: argparse.Namespace) -> List[Segment]:
@@ -449,7 +451,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         writer = Writer(args.format, args.output, len(inputs), "" if is_cjk(tgt) else " ", stitch)
     except ValueError as err:
         sys.exit(f"transcribe: {err}")
-    decoder = BatchDecoder(s2t, prompt, args.batch_size)
     pending: List[Recording] = []
     failed, silent, audio_seconds, t_start = [], [], 0.0, time.perf_counter()
 
@@ -457,8 +458,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         while pending and pending[0].done:
             writer.write(pending.pop(0))
 
-    with tqdm(total=len(inputs), unit="file", desc="transcribing", disable=not args.progress, file=sys.stderr) as bar:
-        for inp in inputs:
+    # The bar counts decoded segments (a long recording moves it too); its total grows as inputs are cut.
+    with tqdm(total=0, unit="segment", disable=not args.progress, file=sys.stderr) as bar:
+        decoder = BatchDecoder(s2t, prompt, args.batch_size, bar.update)
+        for number, inp in enumerate(inputs, 1):
+            bar.set_description(f"input {number}/{len(inputs)}")
             rec = Recording(inp)
             pending.append(rec)
             try:
@@ -469,7 +473,6 @@ def main(argv: Optional[List[str]] = None) -> int:
                 rec.error = err.problem + (f"; {err.fix}" if err.fix else "")
                 failed.append(rec)
                 tqdm.write(f"transcribe: ERROR: {inp.where}: {rec.error}", file=sys.stderr)
-                bar.update(1)
                 continue
             rec.duration = len(samples) / rate
             audio_seconds += rec.duration
@@ -481,11 +484,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                            "steady noise): empty output", file=sys.stderr)
             rec.texts = [None] * len(rec.segments)
             rec.seconds = [0.0] * len(rec.segments)
+            bar.total += len(rec.segments)
+            bar.refresh()
             for k, seg in enumerate(rec.segments):
                 decoder.add(rec, k, samples[seg.begin: seg.stop])
             write_finished()
-            bar.update(1)
-            bar.set_postfix(segments=sum(len(r.segments) for r in pending), refresh=False)
         decoder.flush()
         write_finished()
     writer.close()

@@ -130,6 +130,7 @@ def vad_segments(samples: np.ndarray, rate: int, opts: VadOptions = VadOptions()
     bounds = [(a * hop, min((b - 1) * hop + win, len(samples))) for a, b in merged
               if (b - a) * opts.hop_ms / 1000 >= opts.min_speech]
     pad = int(round(opts.pad * rate))
+    smooth = np.convolve(energies, np.ones(10) / 10, mode="same")  # 0.1 s: a pause, not a stop consonant
     segments = []
     for i, (begin, stop) in enumerate(bounds):
         lo = 0 if i == 0 else (bounds[i - 1][1] + begin) // 2
@@ -139,17 +140,17 @@ def vad_segments(samples: np.ndarray, rate: int, opts: VadOptions = VadOptions()
         if not len(nonzero):
             continue
         begin, stop = begin + int(nonzero[0]), begin + int(nonzero[-1]) + 1
-        segments += [Segment(b, s, rate) for b, s in _split_long(begin, stop, energies, hop, win, rate, opts)]
+        segments += [Segment(b, s, rate) for b, s in _split_long(begin, stop, smooth, hop, win, rate, opts)]
     return segments
 
 
-def _split_long(begin: int, stop: int, energies: np.ndarray, hop: int, win: int, rate: int,
+def _split_long(begin: int, stop: int, smooth: np.ndarray, hop: int, win: int, rate: int,
                 opts: VadOptions) -> List[Tuple[int, int]]:
-    """Cut ``[begin, stop)`` into pieces of at most ``max_segment`` seconds at the quietest frames."""
+    """Cut ``[begin, stop)`` into pieces of at most ``max_segment`` seconds at the quietest frames (of the
+    smoothed frame energies ``smooth``)."""
     limit = int(opts.max_segment * rate)
     if stop - begin <= limit:
         return [(begin, stop)]
-    smooth = np.convolve(energies, np.ones(10) / 10, mode="same")  # 0.1 s: a pause, not a stop consonant
     pieces, cur = [], begin
     while stop - cur > limit:
         # Frames whose centre lies in the second half of the longest allowed piece.
