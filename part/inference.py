@@ -11,10 +11,15 @@ Python API::
     # decoding options (see DecodeOptions) are keyword arguments of from_exp_dir / the constructor:
     s2t = SpeechToText.from_exp_dir("exp/part/phase3", prompts="conf/prompts.yaml", beam_size=4)
 
-The model is rebuilt from the experiment's ``config.yaml`` (the resolved options ESPnet wrote) and the
-chosen model file; the frozen base LLM is re-read from its directory. Relative paths in the config
+    # an exported model folder (python -m part.bin.export): prompts, front end and decoding defaults inside
+    s2t = SpeechToText.from_pretrained("models/part-mini")
+
+From an experiment dir, the model is rebuilt from its ``config.yaml`` (the resolved options ESPnet wrote)
+and the chosen model file; the frozen base LLM is re-read from its directory. Relative paths in the config
 (``llm_path exp/llm``, as the recipes write them) are resolved from the working directory first, then
-from the directories above the experiment dir (the recipe dir), so the API works from anywhere.
+from the directories above the experiment dir (the recipe dir), so the API works from anywhere. An
+exported folder (:mod:`part.export`) holds everything itself and needs neither the recipe nor ESPnet's
+task code (``part.tasks`` is not imported).
 
 Features come from the front end stage 2 and training use (:mod:`part.data.features`: Kaldi fbank,
 or Whisper's log-mel for a Whisper encoder). Examples become model inputs through the training input
@@ -26,7 +31,7 @@ its batch.
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -56,7 +61,43 @@ class DecodeOptions:
         return asdict(self)
 
 
-def _resolve_path(value: Optional[str], exp_dir: Path) -> Optional[str]:
+def add_decode_arguments(parser: argparse.ArgumentParser, defaults: Optional[DecodeOptions] = None,
+                         default_help: str = "") -> None:
+    """The search options of :class:`DecodeOptions` as command-line flags (``part_inference``, ``transcribe``).
+
+    With ``defaults`` None every flag defaults to None (see :func:`decode_options_from_args`): the
+    caller's own defaults (an exported model's) apply to the flags not given; ``default_help`` says so.
+    """
+    from part.data.datadir import str2bool
+
+    d = defaults or DecodeOptions()
+    value = (lambda name: getattr(d, name)) if defaults else (lambda name: None)
+    group = parser.add_argument_group("search" + (f" ({default_help})" if default_help else ""))
+    group.add_argument("--beam_size", type=int, default=value("beam_size"), help="1: greedy search")
+    group.add_argument("--length_penalty", type=float, default=value("length_penalty"),
+                       help="Beam search ranks hypotheses by log P / length ** this (0: plain log P)")
+    group.add_argument("--max_new_tokens", type=int, default=value("max_new_tokens"),
+                       help="Length limit of a hypothesis, in tokens")
+    group.add_argument("--max_length_ratio", type=float, default=value("max_length_ratio"),
+                       help="> 0: also limit a hypothesis to this ratio x its LLM input length (prompt + speech "
+                            "vectors)")
+    group.add_argument("--max_repeat_ngram", type=int, default=value("max_repeat_ngram"),
+                       help="Looping guard: end a hypothesis whose last n-gram (n <= 4) repeated this many times "
+                            "in a row (0: off)")
+    group.add_argument("--min_new_tokens", type=int, default=value("min_new_tokens"),
+                       help="Do not stop before this many tokens (for benchmarks)")
+    group.add_argument("--batch_encoder", type=str2bool, default=value("batch_encoder"),
+                       help="Encode a batch's speech at once (faster on a GPU; on a CPU it gains nothing), but padding "
+                            "then leaks into ESPnet Conformer outputs, so results depend on the batch")
+
+
+def decode_options_from_args(args: argparse.Namespace) -> Dict[str, object]:
+    """The :class:`DecodeOptions` fields given on the command line (flags left at None are left out)."""
+    found = {f.name: getattr(args, f.name, None) for f in fields(DecodeOptions)}
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def resolve_config_path(value: Optional[str], exp_dir: Path) -> Optional[str]:
     """A path from config.yaml: as is if it exists, else relative to a directory above ``exp_dir``."""
     if not value or Path(value).is_absolute() or Path(value).exists():
         return value
@@ -85,14 +126,14 @@ def load_model(exp_dir: str, model_file: str = "valid.acc.ave.pth", device: str 
         raise ValueError(f"{config_file} is not the config.yaml of a PART training phase (no llm_path)")
     if config.get("model_type", "speech_llm") != "speech_llm":
         raise ValueError(f"{exp_dir} holds a {config['model_type']} model, not a speech-LLM: nothing to decode")
-    config["llm_path"] = llm_path or _resolve_path(config["llm_path"], exp)
-    config["tokenizer_path"] = _resolve_path(config.get("tokenizer_path"), exp)
+    config["llm_path"] = llm_path or resolve_config_path(config["llm_path"], exp)
+    config["tokenizer_path"] = resolve_config_path(config.get("tokenizer_path"), exp)
     encoder_conf = dict(config.get("encoder_conf") or {})
     stats = encoder_conf.get("stats_file")
-    if stats and not Path(_resolve_path(stats, exp)).is_file():
+    if stats and not Path(resolve_config_path(stats, exp)).is_file():
         encoder_conf.pop("stats_file")  # the normalisation statistics are buffers inside the checkpoint
     elif stats:
-        encoder_conf["stats_file"] = _resolve_path(stats, exp)
+        encoder_conf["stats_file"] = resolve_config_path(stats, exp)
     config["encoder_conf"] = encoder_conf
     args = argparse.Namespace(**config)
     args.encoder_path = None  # the trained weights below replace the pretrained encoder
@@ -143,6 +184,7 @@ class SpeechToText:
         self.options = DecodeOptions(**options)
         self.stop_ids = stop_token_ids(tokenizer)
         self.preprocess = ExamplePreprocessor(tokenizer=tokenizer, model_type="speech_llm")
+        self.config: Optional[dict] = None  # an exported model's config.json (from_pretrained)
 
     @classmethod
     def from_exp_dir(cls, exp_dir: str, prompts: Union[None, str, Dict[str, str]] = None,
@@ -155,6 +197,30 @@ class SpeechToText:
         """
         model, tokenizer, config = load_model(exp_dir, model_file, device, llm_path=llm_path)
         return cls(model, tokenizer, prompts, features=FeatureOptions.for_model(config), device=device, **options)
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str, device: str = "cpu", **options) -> "SpeechToText":
+        """Load an exported model folder (``python -m part.bin.export``): its prompt templates, front end and
+        decoding defaults come from its config.json; ``options`` (:class:`DecodeOptions` fields) override
+        the defaults."""
+        from part.export import load_exported
+
+        model, tokenizer, config = load_exported(model_dir, device)
+        names = {f.name for f in fields(DecodeOptions)}
+        unknown = set(options) - names
+        if unknown:
+            raise TypeError(f"unknown decoding option(s) {sorted(unknown)}; known: {sorted(names)}")
+        decoding = {k: v for k, v in (config.get("decoding") or {}).items() if k in names}
+        s2t = cls(model, tokenizer, config["prompts"], features=FeatureOptions.from_conf(config["features"]),
+                  device=device, **{**decoding, **options})
+        s2t.config = config
+        return s2t
+
+    def languages(self, task: str) -> Optional[List[str]]:
+        """The languages (ASR) or ``src-tgt`` directions (translation) this model was trained on for
+        ``task``, as an exported model records them; None when unknown."""
+        found = ((self.config or {}).get("languages") or {})
+        return found.get(task) if found else None
 
     # ------------------------------------------------------------------ front end
     def features(self, waveform: Waveform, sample_rate: int = 16000) -> np.ndarray:

@@ -1,12 +1,15 @@
 """The main job at its tiny size: every stage of the embedded recipe, both methods, through run_all.sh.
 
 It runs in a copy of the recipe under tmp_path (conf/ and local/ linked to the repository's), so it
-never touches results in the repository's recipe dir and always runs every stage for real.
+never touches results in the repository's recipe dir and always runs every stage for real. Its PART
+model is then exported and decoded from a copy of the exported folder in a fresh process.
 """
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,8 @@ def test_run_all_tiny_runs_every_stage_of_both_methods(tmp_path):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
     assert proc2.returncode == 0, proc2.stdout[-3000:]
     assert "finished already" in proc2.stdout and "epoch results" not in proc2.stdout
+
+    check_export(recipe / "size_tiny", tmp_path)
 
 
 def check_outputs(recipe: Path, log: str) -> None:
@@ -82,3 +87,63 @@ def check_outputs(recipe: Path, log: str) -> None:
     assert (exp / "part_seed1" / "analysis" / "phase3" / "grad_similarity.png").is_file()
     assert (exp / "baseline_seed1" / "analysis" / "grad_similarity_compare.png").is_file()
 
+
+
+_DECODE_EXPORTED = r"""
+import json, sys
+from part.data.sources import ExampleListSource
+from part.inference import SpeechToText
+
+s2t = SpeechToText.from_pretrained(sys.argv[1])
+forced = SpeechToText.from_pretrained(sys.argv[1], min_new_tokens=4, max_new_tokens=4, max_repeat_ngram=0)
+source = ExampleListSource(sys.argv[2])
+out = {"tasks": sorted(m for m in sys.modules if m.startswith("part.tasks"))}
+for task in ("asr", "s2tt"):
+    ids = source.ids(task)
+    examples = [{k: v for k, v in source.example(i).items() if k != "text"} for i in ids]
+    out[task] = dict(zip(ids, (s2t.to_text(h) for h in s2t.decode_examples(examples))))
+    out[task + "_forced"] = dict(zip(ids, forced.decode_examples(examples, return_scores=True)[1]))
+print(json.dumps(out))
+"""
+
+
+def check_export(work: Path, tmp_path: Path) -> None:
+    """Export PART's phase 3, reload it in a fresh process from a copy outside the recipe folder (with the
+    recipe's LLM folder moved away) and decode the test set's ASR and S2TT examples: the hypotheses equal
+    stage 7's. The tiny model often stops at once, so the log-probabilities of 4 forced tokens are also
+    compared with the experiment dir's own."""
+    from part.data.examples import read_kv
+    from part.data.sources import ExampleListSource
+    from part.export import export_model
+    from part.inference import SpeechToText
+
+    phase = work / "exp" / "part_seed1" / "phase3"
+    exported = export_model(str(phase), str(tmp_path / "exported"))
+    copy = tmp_path / "elsewhere" / "part-tiny"
+    shutil.copytree(exported, copy)
+    llm, moved = work / "exp" / "llm", work / "exp" / "llm.moved"
+    llm.rename(moved)
+    try:
+        # Run in the recipe dir only because the test set's feats.scp paths are relative to it.
+        proc = subprocess.run([sys.executable, "-c", _DECODE_EXPORTED, str(copy), "dump/examples/test"],
+                              cwd=work, env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600)
+    finally:
+        moved.rename(llm)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fresh = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert fresh["tasks"] == []
+    reference = SpeechToText.from_exp_dir(str(phase), min_new_tokens=4, max_new_tokens=4, max_repeat_ngram=0)
+    old = os.getcwd()
+    os.chdir(work)  # the recipe dir: feats.scp paths are relative to it
+    try:
+        source = ExampleListSource("dump/examples/test")
+        for task in ("asr", "s2tt"):
+            stage7 = read_kv(phase / f"decode_test_{task}" / "hyp")
+            ids = source.ids(task)
+            assert fresh[task] == stage7 and len(stage7) == len(ids)
+            examples = [{k: v for k, v in source.example(i).items() if k != "text"} for i in ids]
+            scores = reference.decode_examples(examples, return_scores=True)[1]
+            assert [fresh[task + "_forced"][i] for i in ids] == pytest.approx(scores, abs=1e-4)
+    finally:
+        os.chdir(old)

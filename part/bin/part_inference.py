@@ -41,7 +41,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from part.cli import str2bool
 from part.data.datadir import kaldi_value
 from part.data.shards import is_shard_set
 from part.data.sources import ExampleSource, open_examples
@@ -131,7 +130,7 @@ def write_decode_dir(out: Path, ids: List[str], hyps: Dict[str, str], source: Ex
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from part.inference import DecodeOptions
+    from part.inference import DecodeOptions, add_decode_arguments, decode_options_from_args
 
     defaults = DecodeOptions()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -148,23 +147,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--nj", type=int, default=1, help="Parallel decoding processes (CPU), one torch thread each")
     parser.add_argument("--ngpu", type=int, default=0, help="1: decode on the GPU (in this process; --nj ignored)")
     parser.add_argument("--limit", type=int, default=0, help="Decode only the first N examples of each task")
-    group = parser.add_argument_group("search")
-    group.add_argument("--beam_size", type=int, default=defaults.beam_size, help="1: greedy search")
-    group.add_argument("--length_penalty", type=float, default=defaults.length_penalty,
-                       help="Beam search ranks hypotheses by log P / length ** this (0: plain log P)")
-    group.add_argument("--max_new_tokens", type=int, default=defaults.max_new_tokens,
-                       help="Length limit of a hypothesis, in tokens")
-    group.add_argument("--max_length_ratio", type=float, default=defaults.max_length_ratio,
-                       help="> 0: also limit a hypothesis to this ratio x its LLM input length (prompt + speech "
-                            "vectors)")
-    group.add_argument("--max_repeat_ngram", type=int, default=defaults.max_repeat_ngram,
-                       help="Looping guard: end a hypothesis whose last n-gram (n <= 4) repeated this many times "
-                            "in a row (0: off)")
-    group.add_argument("--min_new_tokens", type=int, default=defaults.min_new_tokens,
-                       help="Do not stop before this many tokens (for benchmarks)")
-    group.add_argument("--batch_encoder", type=str2bool, default=defaults.batch_encoder,
-                       help="Encode a batch's speech at once (faster on a GPU; on a CPU it gains nothing), but padding "
-                            "then leaks into ESPnet Conformer outputs, so results depend on the batch")
+    add_decode_arguments(parser, defaults)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (part_inference) %(levelname)s: %(message)s")
     if args.beam_size < 1 or args.batch_size < 1 or args.nj < 1 or args.max_new_tokens < 1:
@@ -178,10 +161,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     torch.set_num_threads(1)  # --nj processes of one thread each (a single one decodes in this process)
     tasks = [t for t in args.tasks.split(",") if t]
-    decode_opts = DecodeOptions(beam_size=args.beam_size, length_penalty=args.length_penalty,
-                                max_new_tokens=args.max_new_tokens, max_length_ratio=args.max_length_ratio,
-                                max_repeat_ngram=args.max_repeat_ngram, min_new_tokens=args.min_new_tokens,
-                                batch_encoder=args.batch_encoder)
+    decode_opts = DecodeOptions(**decode_options_from_args(args))
     model_path = Path(args.exp_dir) / args.model_file
     options = dict(exp_dir=args.exp_dir, model=str(model_path.resolve()) if model_path.exists() else str(model_path),
                    model_mtime=model_path.stat().st_mtime if model_path.exists() else None,

@@ -176,11 +176,12 @@ def segment_bounds(segment: Segment, rate: int, num_frames: int, utt_id: Optiona
 def read_audio_with_info(
     entry: str,
     segment: Optional[Segment] = None,
-    sample_rate: int = 16000,
+    sample_rate: Optional[int] = 16000,
     policy: str = "reject",
     utt_id: Optional[str] = None,
 ) -> Tuple[np.ndarray, AudioInfo]:
-    """Like :func:`read_audio`, and also return the recording's native :class:`AudioInfo`."""
+    """Like :func:`read_audio`, and also return the recording's native :class:`AudioInfo`; with
+    ``sample_rate=None`` the samples stay at the recording's own rate (``info.sample_rate``)."""
     if policy not in SAMPLE_RATE_POLICIES:
         raise ValueError(f"policy must be one of {SAMPLE_RATE_POLICIES}, not '{policy}'")
     target, what = _open_target(entry, utt_id)
@@ -206,7 +207,7 @@ def read_audio_with_info(
     if info.num_frames == 0 or data.shape[0] == 0:
         raise AudioError(f"'{what}' holds no audio (0 samples)", "re-create it or remove the utterance", utt_id)
     samples = np.ascontiguousarray(data[:, 0])
-    if info.sample_rate != sample_rate:
+    if sample_rate is not None and info.sample_rate != sample_rate:
         if policy == "reject":
             raise AudioError(
                 f"'{what}' has sample rate {info.sample_rate} Hz, expected {sample_rate} Hz (policy 'reject')",

@@ -7,7 +7,8 @@ phase, or an ``argparse.Namespace``).
 attn_implementation), ``tokenizer_path``, ``lora_conf``, ``encoder``, ``encoder_conf``,
 ``encoder_path`` + ``encoder_model_file`` (a pretrained encoder experiment whose type and weights
 replace ``encoder``/``encoder_conf``), ``input_size``, ``speech_adapter``, ``speech_adapter_conf``,
-``ctc_vocab``, ``schedule_conf``, ``save_llm_base``.
+``ctc_vocab``, ``schedule_conf``, ``save_llm_base``. An exported model (:mod:`part.export`) has its LLM
+already and builds the rest with :func:`assemble_speech_llm`, as :func:`build_model` does.
 """
 from __future__ import annotations
 
@@ -50,14 +51,9 @@ def build_model(config: Config):
         check_tokenizer_matches(llm, tokenizer, args.llm_path, args.tokenizer_path)
         if args.lora_conf:
             llm = add_lora(llm, **args.lora_conf)
-        encoder = build_encoder(args.encoder, args.input_size, args.encoder_conf,
-                                ctc_vocab_size=vocab_size if args.ctc_vocab else None)
-        adapter = build_adapter(args.speech_adapter, encoder.output_size, llm.get_input_embeddings().weight.size(1),
-                                args.speech_adapter_conf)
         # Full fine-tuning (the "llm" group) trains the base weights: checkpoints must keep them then.
         full_llm = any("llm" in groups for groups in schedule.trainable.values())
-        model = SpeechLLM(encoder, adapter, llm, eos_id=tokenizer.eos_token_id,
-                          save_llm_base=args.save_llm_base or full_llm, llm_dtype=_half_dtype(llm_conf))
+        model = assemble_speech_llm(args, llm, tokenizer, save_llm_base=args.save_llm_base or full_llm)
     if args.encoder_path:
         _load_encoder_weights(model, args.encoder_path, args.encoder_model_file)
     first = schedule.trainable_at(1)
@@ -65,6 +61,19 @@ def build_model(config: Config):
         apply_trainable(model, first)
     log_parameter_summary(model, "initial ")
     return model
+
+
+def assemble_speech_llm(config: Config, llm, tokenizer, save_llm_base: bool = False) -> SpeechLLM:
+    """A speech-LLM around a loaded LLM: the encoder and adapter of ``config`` (``encoder``, ``input_size``,
+    ``encoder_conf``, ``ctc_vocab``, ``speech_adapter``, ``speech_adapter_conf``, ``llm_conf``), freshly
+    initialised. Training (:func:`build_model`) and an exported model (:mod:`part.export`) both build it here."""
+    args = argparse.Namespace(**config) if isinstance(config, Mapping) else config
+    encoder = build_encoder(args.encoder, args.input_size, args.encoder_conf,
+                            ctc_vocab_size=len(tokenizer) if args.ctc_vocab else None)
+    adapter = build_adapter(args.speech_adapter, encoder.output_size, llm.get_input_embeddings().weight.size(1),
+                            args.speech_adapter_conf)
+    return SpeechLLM(encoder, adapter, llm, eos_id=tokenizer.eos_token_id, save_llm_base=save_llm_base,
+                     llm_dtype=_half_dtype(args.llm_conf or {}))
 
 
 def _half_dtype(llm_conf: Mapping) -> Optional["torch.dtype"]:
