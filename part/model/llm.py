@@ -94,3 +94,14 @@ def add_lora(model, r: int = 8, alpha: int = 16, dropout: float = 0.05,
     for name, p in model.named_parameters():
         p.requires_grad = False
     return model
+
+
+def enable_activation_checkpointing(model) -> None:
+    """Hugging Face's gradient (activation) checkpointing of every layer, non-reentrant (frozen inputs and
+    LoRA need no ``enable_input_require_grads``). transformers renamed the method in 5.x; both names work."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
