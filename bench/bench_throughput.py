@@ -505,9 +505,9 @@ def main(argv=None) -> int:
         mfu = f"{result.tflops / peak:.1%}" if peak else "n/a"
         print(f"phase {phase}: trains {', '.join(PHASE_GROUPS[phase])} ({result.trainable / 1e6:.1f}M), batch "
               f"{result.batch_size}: {result.step_seconds * 1e3:.0f} ms/step, {result.audio_h_per_device_h:.1f} audio h "
-              f"per device h, {result.tokens_per_s:.0f} LLM positions/s, {result.tflops:.2f} TFLOP/s (encoder "
-              f"{result.flops_per_step['encoder'] / 1e12:.3f} + adapter {result.flops_per_step['adapter'] / 1e12:.3f} "
-              f"+ LLM {result.flops_per_step['llm'] / 1e12:.3f} TFLOP/step), MFU {mfu}, peak memory "
+              f"per device h, {result.tokens_per_s:.0f} LLM positions/s, {result.tflops:.3g} TFLOP/s (encoder "
+              f"{result.flops_per_step['encoder'] / 1e12:.3g} + adapter {result.flops_per_step['adapter'] / 1e12:.3g} "
+              f"+ LLM {result.flops_per_step['llm'] / 1e12:.3g} TFLOP/step), MFU {mfu}, peak memory "
               f"{result.peak_mem_gb:.2f} GB; decoding {args.decode_tokens} tokens: RTFx {result.rtfx_b1:.1f} at "
               f"batch 1, {result.rtfx_b32:.1f} at batch {args.decode_batch}")
     print(flops.formula())

@@ -2,7 +2,7 @@
 # The accelerator figures of issue 17 in one call on a GPU machine (an H100/H200 of the device tool):
 # exact batched encoding on CUDA (tests/test_encoders.py), bench_throughput.py --preset paper-2b (then
 # paper-8b), and bench_decode.py on the GPU. Everything it prints also goes to $OUT (default
-# ./device_check_out): device_check.log and the benchmarks' JSON files.
+# /tmp/device_check_out): device_check.log and the benchmarks' JSON files.
 #
 # Usage:
 #   bench/device_check.sh --prepare   # HERE, where pip reaches the registry: wheels into .whl/ (git-ignored)
@@ -47,7 +47,7 @@ fi
 
 quick=false
 [ "${1:-}" = "--quick" ] && quick=true
-out=${OUT:-${repo}/device_check_out}
+out=${OUT:-/tmp/device_check_out}
 mkdir -p "${out}"
 log=${out}/device_check.log
 : > "${log}"
