@@ -40,7 +40,6 @@ The last lines, one per phase::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import inspect
 import json
 import platform

@@ -7,6 +7,10 @@ adapter).
 
 Register a new encoder with ``@register_encoder("name")`` on a function ``(input_size, **conf) ->
 SpeechEncoder``.
+
+Encoders are batch-exact where they can be (``SpeechEncoder.batch_exact``): padding a batch changes no
+utterance's output, so decoding can encode a whole batch at once and still give each utterance the
+hypothesis it gets alone.
 """
 from __future__ import annotations
 
