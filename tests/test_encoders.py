@@ -77,8 +77,8 @@ def test_each_utterance_of_a_batch_is_encoded_as_if_alone(name, device):
 def test_conv2d_subsampling_gives_each_utterance_its_own_length():
     encoder = build_encoder("conformer", FEAT_DIM, EXACT_CONFORMER).eval()
     batch, _ = encode_batch_and_alone(encoder, LENGTHS, "cpu")
-    # ESPnet's own mask arithmetic gives ceil-like lengths to the padded utterances (e.g. 11 instead of 5
-    # for 23 frames): output frames computed from padding.
+    # ESPnet's own mask arithmetic gives the padded utterances a frame more (6 instead of 5 for 23 frames),
+    # computed from padding.
     assert batch.lengths.tolist() == [conformer_frames(n) for n in LENGTHS]
 
 
