@@ -1,6 +1,7 @@
 """Data-parallel training on CPU through ESPnet's own machinery: two processes (gloo, ``--ngpu 0``,
 ``--dist_world_size 2 --dist_rank R --multiprocessing_distributed false``, ``file://`` rendezvous) with
-half the global batch each train the same model as one process with the whole batch.
+half the global batch each train the same model as one process with the whole batch — with DDP, and with
+FSDP2 (``--sharded_engine fsdp2``), whose checkpoints hold full tensors and resume.
 
 ESPnet's ``--batch_size`` is the global batch: each rank takes ``batch[rank::world_size]``. The loss is
 a mean over target tokens per batch, and ESPnet averages the ranks' losses weighted by their example
@@ -30,6 +31,7 @@ batch_size: 4
 optim: sgd
 optim_conf:
     lr: 1.0
+    momentum: 0.5  # optimizer state (a momentum buffer per parameter): checkpoints must carry it
 schedule_conf:
     trainable:
         1: [adapter]
@@ -93,51 +95,107 @@ def reporter_stats(out: Path):
     return torch.load(out / "checkpoint.pth", map_location="cpu", weights_only=False)["reporter"]["stats"]
 
 
-def test_two_processes_match_one_process_with_the_global_batch(setup):
-    import torch
-
-    from part.bin import run_training
-
-    root = setup["root"]
-    ddp_out, single_out = root / "exp" / "ddp", root / "exp" / "single"
-    init_file = root / "dist_init"  # file:// rendezvous: must not exist beforehand
-    procs, logs = [], []
-    for rank in range(2):
-        logs.append(root / f"rank{rank}.log")
-        args = stage_args(setup, ddp_out) + [
-            "--ngpu", "0", "--multiprocessing_distributed", "false", "--dist_backend", "gloo",
+def distributed_args(rank: int, init_file: Path):
+    return ["--ngpu", "0", "--multiprocessing_distributed", "false", "--dist_backend", "gloo",
             "--dist_world_size", "2", "--dist_rank", str(rank), "--dist_init_method", f"file://{init_file}"]
+
+
+def run_ranks(commands, root: Path, name: str):
+    """Run one command per rank (rank r gets ``commands[r]``); returns rank 0's log, fails with every tail."""
+    procs, logs = [], []
+    for rank, cmd in enumerate(commands):
+        logs.append(root / f"{name}.rank{rank}.log")
         with open(logs[-1], "w") as log:
-            procs.append(subprocess.Popen(run_training_cmd(ddp_out, args), cwd=REPO, env=ENV,
-                                          stdout=subprocess.DEVNULL, stderr=log))
+            procs.append(subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=log))
     try:
-        # Meanwhile (the ranks start up), the single-process reference, in this process.
-        assert run_training.main(["--name", "single", "--output_dir", str(single_out), "--",
-                               *stage_args(setup, single_out)]) == 0
         codes = [p.wait(timeout=600) for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
-    tails = "\n".join(f"--- rank {r}:\n" + logs[r].read_text()[-3000:] for r in range(2))
-    assert codes == [0, 0], tails
-    rank0 = logs[0].read_text()
-    assert "rebuilding the DistributedDataParallel wrapper" in rank0, tails
-    assert (ddp_out / ".done").is_file() and (ddp_out / "stage_options.json").is_file()
+    tails = "\n".join(f"--- rank {r}:\n" + logs[r].read_text()[-3000:] for r in range(len(logs)))
+    assert codes == [0] * len(commands), tails
+    return logs[0].read_text()
 
-    ddp, single = reporter_stats(ddp_out), reporter_stats(single_out)
-    assert sorted(ddp) == sorted(single) == [1, 2]
+
+@pytest.fixture(scope="module")
+def single(setup):
+    """The single-process reference run with the whole global batch."""
+    from part.bin import run_training
+
+    out = setup["root"] / "exp" / "single"
+    assert run_training.main(["--name", "single", "--output_dir", str(out), "--", *stage_args(setup, out)]) == 0
+    return out
+
+
+def assert_same_training(out: Path, reference: Path, tolerance: float = 1e-6):
+    """Same per-epoch losses and final weights as the reference run, which moved far more than that."""
+    import torch
+
+    got, expected = reporter_stats(out), reporter_stats(reference)
+    assert sorted(got) == sorted(expected) == [1, 2]
     for epoch in (1, 2):
         for phase in ("train", "valid"):
-            assert ddp[epoch][phase]["loss"] == pytest.approx(single[epoch][phase]["loss"], rel=1e-5), (epoch, phase)
+            assert got[epoch][phase]["loss"] == pytest.approx(expected[epoch][phase]["loss"], rel=1e-5), (epoch, phase)
     # Training moved the loss far more than the two runs differ: the match means something.
-    assert abs(single[2]["train"]["loss"] - single[1]["train"]["loss"]) > 1e-3
+    assert abs(expected[2]["train"]["loss"] - expected[1]["train"]["loss"]) > 1e-3
 
-    a = torch.load(ddp_out / "2epoch.pth", map_location="cpu")
-    b = torch.load(single_out / "2epoch.pth", map_location="cpu")
-    after_epoch1 = torch.load(single_out / "1epoch.pth", map_location="cpu")
+    a = torch.load(out / "2epoch.pth", map_location="cpu")
+    b = torch.load(reference / "2epoch.pth", map_location="cpu")
+    after_epoch1 = torch.load(reference / "1epoch.pth", map_location="cpu")
+    assert sorted(a) == sorted(b)
     floats = [k for k in a if a[k].is_floating_point()]
     moved = max(float((b[k] - after_epoch1[k]).abs().max()) for k in floats if k.startswith("encoder."))
     worst = max(float((a[k] - b[k]).abs().max()) for k in floats)
     assert moved > 1e-2, "the encoder did not train in epoch 2"
-    assert worst < 1e-6, f"weights of the 2-process and 1-process runs differ by up to {worst}"
+    assert worst < tolerance, f"weights of the 2-process and 1-process runs differ by up to {worst}"
+
+
+def test_two_processes_match_one_process_with_the_global_batch(setup, single):
+    root = setup["root"]
+    ddp_out = root / "exp" / "ddp"
+    init_file = root / "dist_init"  # file:// rendezvous: must not exist beforehand
+    rank0 = run_ranks([run_training_cmd(ddp_out, stage_args(setup, ddp_out) + distributed_args(rank, init_file))
+                       for rank in range(2)], root, "ddp")
+    assert "rebuilding the DistributedDataParallel wrapper" in rank0
+    assert (ddp_out / ".done").is_file() and (ddp_out / "stage_options.json").is_file()
+    assert_same_training(ddp_out, single)
+
+
+def test_fsdp2_shards_match_one_process_and_their_checkpoints_resume_in_any_process(setup, single):
+    """FSDP2 over 2 processes, interrupted after epoch 1 and resumed for epoch 2 (where the schedule adds
+    the encoder), trains like one process; its checkpoints are full-tensor files that a single process
+    reads as its own."""
+    import torch
+
+    root = setup["root"]
+    out = root / "exp" / "fsdp2"
+
+    def launch(name, max_epoch):
+        part_train = [sys.executable, "-m", "part.bin.part_train"]
+        return run_ranks([part_train + stage_args(setup, out) + distributed_args(rank, root / f"{name}_init") +
+                          ["--sharded_engine", "fsdp2", "--max_epoch", str(max_epoch)] for rank in range(2)],
+                         root, name)
+
+    assert "FSDP2: 3 units + root over 2 processes" in launch("fsdp2_epoch1", 1)  # encoder block, adapter, LLM layer
+    assert reporter_stats(out).keys() == {1}
+    first = torch.load(out / "1epoch.pth", map_location="cpu")
+    reference = torch.load(single / "1epoch.pth", map_location="cpu")
+    assert {k: v.shape for k, v in first.items()} == {k: v.shape for k, v in reference.items()}  # full tensors
+    rank0 = launch("fsdp2_resumed", 2)
+    assert "resumed from" in rank0 and "continuing at epoch 2" in rank0
+    assert_same_training(out, single)
+
+    # checkpoint.pth is a single process's checkpoint: same parameters, same optimizer state layout.
+    sharded_ckpt = torch.load(out / "checkpoint.pth", map_location="cpu", weights_only=False)
+    single_ckpt = torch.load(single / "checkpoint.pth", map_location="cpu", weights_only=False)
+    for got, expected in zip(sharded_ckpt["optimizers"], single_ckpt["optimizers"]):
+        assert got["param_groups"][0]["params"] == expected["param_groups"][0]["params"]
+        assert got["state"].keys() == expected["state"].keys() and len(got["state"]) > 0
+        for index, state in expected["state"].items():
+            buffer = got["state"][index]["momentum_buffer"]
+            assert type(buffer) is torch.Tensor and buffer.shape == state["momentum_buffer"].shape
+            assert torch.allclose(buffer, state["momentum_buffer"], atol=1e-5), index
+    averaged = torch.load(out / "valid.acc.ave.pth", map_location="cpu")
+    expected = torch.load(single / "valid.acc.ave.pth", map_location="cpu")
+    assert all(torch.allclose(averaged[k].float(), expected[k].float(), atol=1e-5) for k in expected)

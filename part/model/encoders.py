@@ -7,10 +7,15 @@ adapter).
 
 Register a new encoder with ``@register_encoder("name")`` on a function ``(input_size, **conf) ->
 SpeechEncoder``.
+
+Encoders are batch-exact where they can be (``SpeechEncoder.batch_exact``): padding a batch changes no
+utterance's output, so decoding can encode a whole batch at once and still give each utterance the
+hypothesis it gets alone.
 """
 from __future__ import annotations
 
 import abc
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +23,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
+import torch.utils.checkpoint
 from torch import nn
 
 ENCODERS: Dict[str, Callable[..., "SpeechEncoder"]] = {}
@@ -63,9 +69,14 @@ class GlobalCMVN(nn.Module):
 
 
 class SpeechEncoder(nn.Module, abc.ABC):
-    """Base class: subclasses implement ``encode`` and ``blocks``."""
+    """Base class: subclasses implement ``encode`` and ``blocks``.
+
+    ``batch_exact``: whether an utterance's output is the same (to float rounding) whether it is encoded
+    alone or padded in a batch (in eval mode), so that decoding may encode a batch at once.
+    """
 
     output_size: int
+    batch_exact: bool = True
 
     def __init__(self):
         super().__init__()
@@ -112,16 +123,102 @@ def low_frame_rate(feats: torch.Tensor, lengths: torch.Tensor, m: int, n: int):
     return stacked, torch.div(lengths + n - 1, n, rounding_mode="floor")
 
 
+class _FrameMask:
+    """The valid frames ``(B, T')`` of the batch a Conformer block is processing, for the hooks of its
+    convolution module (set around each block call, ``None`` outside of one)."""
+
+    def __init__(self):
+        self.valid: Optional[torch.Tensor] = None
+        # True while gradient checkpointing recomputes a block: batch norm must not count the batch twice.
+        self.recomputing = False
+
+    @contextlib.contextmanager
+    def recomputation(self):
+        self.recomputing = True
+        try:
+            yield
+        finally:
+            self.recomputing = False
+
+    def applies_to(self, x: torch.Tensor) -> bool:
+        """Whether the mask fits ``x`` of shape ``(B, C, T')``."""
+        return self.valid is not None and self.valid.shape == (x.size(0), x.size(-1))
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """Batch norm whose training statistics cover the valid frames only.
+
+    ESPnet's Conformer convolution module normalises ``(B, C, T')`` with batch statistics that include
+    the padded frames, so an utterance's training output (and the running statistics) would depend on how
+    much padding its batch has. In eval mode, or without a frame mask, it is plain ``BatchNorm1d``. Its
+    parameters and buffers are those of ``BatchNorm1d`` (checkpoints are interchangeable).
+    """
+
+    def __init__(self, source: nn.BatchNorm1d, frames: _FrameMask):
+        super().__init__(source.num_features, source.eps, source.momentum, source.affine, source.track_running_stats)
+        self.load_state_dict(source.state_dict())
+        self._frames = frames
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        use_batch_stats = self.training or not self.track_running_stats
+        if not (use_batch_stats and self._frames.applies_to(x)):
+            return super().forward(x)
+        keep = self._frames.valid[:, None, :]
+        x32 = x.float().masked_fill(~keep, 0.0)
+        count = keep.sum().clamp(min=1).to(x32.dtype)
+        mean = x32.sum((0, 2)) / count
+        var = ((x32 - mean[None, :, None]).masked_fill(~keep, 0.0) ** 2).sum((0, 2)) / count
+        if self.training and self.track_running_stats and not self._frames.recomputing:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                unbiased = var * count / (count - 1).clamp(min=1)
+                self.running_mean.lerp_(mean.to(self.running_mean.dtype), factor)
+                self.running_var.lerp_(unbiased.to(self.running_var.dtype), factor)
+        out = (x.float() - mean[None, :, None]) * torch.rsqrt(var + self.eps)[None, :, None]
+        if self.affine:
+            out = out * self.weight.float()[None, :, None] + self.bias.float()[None, :, None]
+        return out.to(x.dtype)
+
+
+def _valid_frames_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
+    """``(B, frames)``, True at the frames of each utterance (not padding)."""
+    return torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def _conv_output_lengths(convs: List[nn.Module], lengths: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """Output lengths of a stack of unpadded-in-time convolutions (``dim``: the time axis of their kernels)."""
+    for conv in convs:
+        kernel, stride = conv.kernel_size[dim], conv.stride[dim]
+        pad, dilation = conv.padding[dim], conv.dilation[dim]
+        lengths = torch.div(lengths + 2 * pad - dilation * (kernel - 1) - 1, stride, rounding_mode="floor") + 1
+    return lengths.clamp(min=0)
+
+
 class ConformerSpeechEncoder(SpeechEncoder):
     """ESPnet's Conformer with global CMVN, optionally on low-frame-rate (stacked) features.
 
     ``lfr: [m, n]`` stacks m frames every n before the Conformer's input layer (use
     ``input_layer: linear`` with it): 7/6 gives 60 ms frames, as SenseVoice's encoder has, at a
     fraction of the cost of ESPnet's conv2d subsampling, which dominates a small Conformer's compute.
+
+    **Exact batching.** An utterance's output does not depend on the batch it is encoded in (to float
+    rounding): padded input frames are zero after normalisation; the lengths after ESPnet's conv2d
+    subsampling are those of the utterance alone (ESPnet derives them from the padded mask, which counts
+    output frames whose receptive field reaches into the padding); the depthwise convolution of every
+    convolution module sees zeros past the end of each utterance, as it does alone (a forward pre-hook);
+    its batch norm takes its training statistics from real frames only (:class:`MaskedBatchNorm1d`; in
+    eval mode it uses its running statistics); attention is masked by ESPnet. The blocks are run here
+    (ESPnet's modules, this loop) so that each block knows its mask. This needs ``rel_pos_type: latest``:
+    ESPnet's default relative positional encoding (``legacy``) shifts its position scores by the padded
+    length, and ``batch_exact`` is False with it.
+
+    ``gradient_checkpointing: true`` recomputes each block's activations in the backward pass instead of
+    keeping them (training only): less memory for the price of a second forward of the blocks.
     """
 
     def __init__(self, input_size: int = 80, stats_file: Optional[str] = None, lfr: Optional[List[int]] = None,
-                 specaug: Optional[dict] = None, **conformer_conf):
+                 specaug: Optional[dict] = None, gradient_checkpointing: bool = False, **conformer_conf):
         super().__init__()
         from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 
@@ -136,22 +233,87 @@ class ConformerSpeechEncoder(SpeechEncoder):
         self.lfr = tuple(lfr) if lfr else None
         if self.lfr and (len(self.lfr) != 2 or self.lfr[0] < self.lfr[1]):
             raise ValueError(f"encoder_conf.lfr must be [m, n] with m >= n, got {lfr}")
+        if conformer_conf.get("interctc_layer_idx"):
+            raise ValueError("encoder_conf.interctc_layer_idx: intermediate CTC is not supported by the speech encoder")
         conformer_input = input_size * self.lfr[0] if self.lfr else input_size
         self.conformer = ConformerEncoder(input_size=conformer_input, **conformer_conf)
         self.output_size = self.conformer.output_size()
+        self.gradient_checkpointing = gradient_checkpointing
+        # ESPnet's default relative positional encoding ("legacy") shifts the position scores by the padded
+        # length of the batch, so its outputs depend on the batch; rel_pos_type "latest" does not.
+        from espnet.nets.pytorch_backend.transformer.attention import LegacyRelPositionMultiHeadedAttention
+
+        self.batch_exact = not any(isinstance(m, LegacyRelPositionMultiHeadedAttention) for m in self.modules())
+        if not self.batch_exact:
+            logging.warning("Conformer encoder with ESPnet's legacy relative positional encoding (rel_pos_type: "
+                            "legacy, ESPnet's default): an utterance's output depends on the padded length of its "
+                            "batch. Set encoder_conf.rel_pos_type: latest for exact batched encoding.")
+        self._frames = _FrameMask()
+        for block in self.conformer.encoders:
+            conv = getattr(block, "conv_module", None)
+            if conv is None:
+                continue
+            conv.depthwise_conv.register_forward_pre_hook(self._zero_padded_frames)
+            if isinstance(conv.norm, nn.BatchNorm1d):
+                conv.norm = MaskedBatchNorm1d(conv.norm, self._frames)
+
+    def _zero_padded_frames(self, module, args):
+        (x,) = args
+        if self._frames.applies_to(x):
+            return (x.masked_fill(~self._frames.valid[:, None, :], 0.0),)
+        return None
 
     def encode(self, feats, lengths):
         # Padded frames are zero after normalisation (as ESPnet's GlobalMVN leaves them): the subsampling
         # (or frame stacking) at the end of an utterance then never sees -mean/std or whatever the batch
         # held there.
-        padded = torch.arange(feats.size(1), device=feats.device)[None, :] >= lengths[:, None]
-        normed = self.normalize(feats).masked_fill(padded[..., None], 0.0)
+        normed = self.normalize(feats).masked_fill(~_valid_frames_mask(lengths, feats.size(1))[..., None], 0.0)
         if self.specaug is not None and self.training:
             normed, _ = self.specaug(normed, lengths)
         if self.lfr:
             normed, lengths = low_frame_rate(normed, lengths, *self.lfr)
-        hidden, out_lengths, _ = self.conformer(normed, lengths)
-        return hidden, out_lengths
+        return self._run_conformer(normed, lengths)
+
+    def _run_conformer(self, x: torch.Tensor, lengths: torch.Tensor):
+        """ESPnet's ConformerEncoder.forward (without intermediate CTC), with exact subsampled lengths and
+        the frame mask set around every block."""
+        from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError, check_short_utt
+
+        conformer = self.conformer
+        if hasattr(conformer.embed, "conv"):  # ESPnet's conv2d subsampling family: (x, mask) -> (x, mask)
+            too_short, limit = check_short_utt(conformer.embed, x.size(1))
+            if too_short:
+                raise TooShortUttError(f"has {x.size(1)} frames and is too short for subsampling (it needs more "
+                                       f"than {limit} frames)", x.size(1), limit)
+            x, _ = conformer.embed(x, None)
+            convs = [m for m in conformer.embed.conv if isinstance(m, nn.Conv2d)]
+            lengths = _conv_output_lengths(convs, lengths)
+        else:
+            x = conformer.embed(x)
+        frames = (x[0] if isinstance(x, tuple) else x).size(1)
+        mask = _valid_frames_mask(lengths, frames)[:, None, :]
+        checkpointing = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
+        for block in conformer.encoders:
+            if checkpointing:
+                x, mask = torch.utils.checkpoint.checkpoint(
+                    self._run_block, block, x, mask, use_reentrant=False,
+                    context_fn=lambda: (contextlib.nullcontext(), self._frames.recomputation()))
+            else:
+                x, mask = self._run_block(block, x, mask)
+        if isinstance(x, tuple):
+            x = x[0]
+        if conformer.normalize_before:
+            x = conformer.after_norm(x)
+        return x, lengths
+
+    def _run_block(self, block: nn.Module, x, mask: torch.Tensor):
+        # Set inside the (possibly recomputed) function, so that a checkpointed block's recomputation in the
+        # backward pass sees its own mask.
+        self._frames.valid = mask[:, 0, :]
+        try:
+            return block(x, mask)
+        finally:
+            self._frames.valid = None
 
     def blocks(self):
         return list(self.conformer.encoders)
@@ -164,12 +326,21 @@ class ConformerSpeechEncoder(SpeechEncoder):
 class WhisperSpeechEncoder(SpeechEncoder):
     """The encoder of a Hugging Face Whisper model, from a local directory or a config dict.
 
-    Inputs must be Whisper log-mel features (stage 2 with ``--feature_type whisper``). Whisper's
-    encoder expects a fixed window (30 s for the released models); shorter inputs are padded and the
-    output is cut back to the frames that cover real audio.
+    Inputs must be Whisper log-mel features (stage 2 with ``--feature_type whisper``).
+
+    - ``full_window: false`` (the default): the encoder runs on the batch's own length — positional
+      embeddings cut to it, padded frames zeroed before each convolution and masked out of attention —
+      so a 5 s utterance costs 1/6 of the 30 s window, and its output does not depend on the batch.
+      Whisper was pretrained on 30 s windows only; PART fine-tunes the encoder in phase 2, where it
+      adapts to the shorter context.
+    - ``full_window: true``: Whisper as released: every input padded to the window (30 s for the
+      released models), attending over the padding, then cut back to the frames that cover real audio.
+    - ``gradient_checkpointing: true``: each layer's activations are recomputed in the backward pass
+      (Hugging Face's gradient checkpointing), for less memory in training.
     """
 
-    def __init__(self, input_size: int = 80, path: Optional[str] = None, config: Optional[dict] = None):
+    def __init__(self, input_size: int = 80, path: Optional[str] = None, config: Optional[dict] = None,
+                 full_window: bool = False, gradient_checkpointing: bool = False):
         super().__init__()
         from transformers import WhisperConfig, WhisperModel
         from transformers.models.whisper.modeling_whisper import WhisperEncoder
@@ -188,14 +359,48 @@ class WhisperSpeechEncoder(SpeechEncoder):
             raise ValueError(f"Whisper expects {cfg.num_mel_bins} mel bins, features have {input_size}")
         self.window = cfg.max_source_positions * 2  # input frames the encoder accepts
         self.output_size = cfg.d_model
+        self.full_window = full_window
+        if gradient_checkpointing:
+            from part.model.llm import enable_activation_checkpointing
+
+            enable_activation_checkpointing(self.whisper)
 
     def encode(self, feats, lengths):
-        if feats.size(1) > self.window:
-            raise ValueError(f"utterance of {feats.size(1)} frames exceeds Whisper's {self.window}-frame window")
-        padded = torch.nn.functional.pad(feats, (0, 0, 0, self.window - feats.size(1)))
-        hidden = self.whisper(padded.transpose(1, 2)).last_hidden_state
+        frames = feats.size(1)
+        if frames > self.window:
+            raise ValueError(f"utterance of {frames} frames exceeds Whisper's {self.window}-frame window")
+        whisper = self.whisper
+        valid = _valid_frames_mask(lengths, frames)
+        width = self.window if self.full_window else frames
+        x = nn.functional.pad(feats.masked_fill(~valid[..., None], 0.0), (0, 0, 0, width - frames)).transpose(1, 2)
+        x = nn.functional.gelu(whisper.conv1(x))
+        if not self.full_window:  # the strided convolution must see zeros past the end, as it does alone
+            x = x.masked_fill(~valid[:, None, :], 0.0)
+        x = nn.functional.gelu(whisper.conv2(x)).transpose(1, 2)
         out_lengths = (lengths + 1) // 2
-        return hidden[:, : int(out_lengths.max())], out_lengths
+        positions = x.size(1)
+        x = x + whisper.embed_positions.weight[:positions]
+        x = nn.functional.dropout(x, p=whisper.dropout, training=self.training)
+        mask = None
+        if not self.full_window and bool((out_lengths < positions).any()):
+            mask = self._attention_mask(out_lengths, positions)
+        for layer in whisper.layers:
+            if self.training and whisper.layerdrop > 0.0 and float(torch.rand([])) < whisper.layerdrop:
+                continue  # LayerDrop, as Hugging Face's forward does it
+            x = layer(x, mask)
+        x = whisper.layer_norm(x)
+        return x[:, : int(out_lengths.max())], out_lengths
+
+    def _attention_mask(self, lengths: torch.Tensor, positions: int) -> torch.Tensor:
+        """``(B, 1, 1, T')`` mask of the padded keys, in the form the layers' attention takes."""
+        keep = _valid_frames_mask(lengths, positions)[:, None, None, :]
+        implementation = self.whisper.config._attn_implementation
+        if implementation == "sdpa":
+            return keep
+        if implementation == "eager":
+            return torch.zeros(keep.shape, device=keep.device).masked_fill(~keep, torch.finfo(torch.float32).min)
+        raise ValueError(f"Whisper encoder with attn_implementation '{implementation}': batches of several lengths "
+                         "need 'sdpa' or 'eager' (or encoder_conf.full_window: true)")
 
     def blocks(self):
         return list(self.whisper.layers)

@@ -55,20 +55,40 @@ def load_tokenizer(path: str, gguf_file: Optional[str] = None):
 
 
 def load_llm(path: str, gguf_file: Optional[str] = None, dtype: str = "float32",
-             attn_implementation: Optional[str] = None):
-    """Load a causal LM from a local directory, with every parameter frozen."""
+             attn_implementation: Optional[str] = None, gradient_checkpointing: bool = False):
+    """Load a causal LM from a local directory, with every parameter frozen.
+
+    The keyword arguments are the keys of ``llm_conf`` (``load_llm(path, **llm_conf)``):
+
+    - ``dtype``: of the weights (``bfloat16`` halves a frozen LLM's memory);
+    - ``attn_implementation``: ``sdpa`` (PyTorch's fused attention, flash kernels on GPUs), ``eager``,
+      ``flash_attention_2``, ...; unset, it is ``sdpa`` where the model class supports it, else the class's
+      own default;
+    - ``gradient_checkpointing``: recompute each decoder layer's activations in the backward pass (training
+      memory for a second forward of the layers; the frozen layers still carry the gradient to the speech
+      side, so this pays off in every PART phase).
+    """
     from transformers import AutoModelForCausalLM
 
     root = _check_llm_dir(path, gguf_file)
     kwargs = {"dtype": getattr(torch, dtype)}
     if gguf_file:
         kwargs["gguf_file"] = gguf_file
-    if attn_implementation:
-        kwargs["attn_implementation"] = attn_implementation
-    model = AutoModelForCausalLM.from_pretrained(str(root), **kwargs)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(root), attn_implementation=attn_implementation or "sdpa",
+                                                     **kwargs)
+    except ValueError as exc:
+        if attn_implementation or "sdpa" not in str(exc).lower():
+            raise
+        logging.info("%s does not support SDPA attention (%s); using the model's default", root, exc)
+        model = AutoModelForCausalLM.from_pretrained(str(root), **kwargs)
     for p in model.parameters():
         p.requires_grad = False
-    logging.info("loaded LLM %s (%.1fM parameters)", root, sum(p.numel() for p in model.parameters()) / 1e6)
+    if gradient_checkpointing:
+        enable_activation_checkpointing(model)
+    logging.info("loaded LLM %s (%.1fM parameters, %s attention%s)", root,
+                 sum(p.numel() for p in model.parameters()) / 1e6, model.config._attn_implementation,
+                 ", gradient checkpointing" if gradient_checkpointing else "")
     return model
 
 
@@ -94,3 +114,14 @@ def add_lora(model, r: int = 8, alpha: int = 16, dropout: float = 0.05,
     for name, p in model.named_parameters():
         p.requires_grad = False
     return model
+
+
+def enable_activation_checkpointing(model) -> None:
+    """Hugging Face's gradient (activation) checkpointing of every layer, non-reentrant (frozen inputs and
+    LoRA need no ``enable_input_require_grads``). transformers renamed the method in 5.x; both names work."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+

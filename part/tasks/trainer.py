@@ -24,6 +24,9 @@ Everything else — the epoch loop, n-best averaging, logging, the distributed l
    distributed run (or a resumed run starts at an epoch whose set differs from epoch 1's), the DDP wrapper
    is rebuilt around the model for the new set. After every epoch the replicas are compared (a checksum
    of the parameters, all-reduced): diverged replicas stop the run instead of silently training on.
+5. **FSDP2** (``--sharded_engine fsdp2``): instead of DDP's full replicas, every process holds a shard of
+   each parameter, gradient and optimizer state (:mod:`part.tasks.fsdp`), with the same epoch loop and the
+   same checkpoints (full tensors, loadable by a single process).
 """
 from __future__ import annotations
 
@@ -37,13 +40,14 @@ import re
 import shutil
 import types
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.distributed
 from espnet2.train.trainer import Trainer, TrainerOptions
 
 from part.schedule.schedule import ActivationSchedule, apply_trainable, log_trainable, trainable_signature
+from part.tasks import fsdp
 
 CHECKPOINT = "checkpoint.pth"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.pth"
@@ -145,29 +149,45 @@ def remove_stale_tmp_files(directory: Path) -> None:
                 tmp.unlink()
 
 
-class _TorchWithAtomicSave(types.ModuleType):
-    """``torch``, except that ``save`` is :func:`atomic_save`."""
+class _ModuleProxy(types.ModuleType):
+    """A module whose attributes are those of ``real``, except ``overrides`` (dotted names reach into its
+    submodules: ``{"nn.parallel.DistributedDataParallel": f}``)."""
 
-    def __init__(self, real: types.ModuleType):
+    def __init__(self, real: types.ModuleType, overrides: Dict[str, object]):
         super().__init__(real.__name__, real.__doc__)
         self._real = real
-        self.save = atomic_save
+        self._overrides = overrides
 
     def __getattr__(self, name):
-        return getattr(self._real, name)
+        if name in self._overrides:
+            return self._overrides[name]
+        value = getattr(self._real, name)
+        nested = {k.split(".", 1)[1]: v for k, v in self._overrides.items() if k.startswith(name + ".")}
+        return _ModuleProxy(value, nested) if nested else value
+
+
+def _not_wrapped(module, *args, **kwargs):
+    """Stands in for ESPnet's DistributedDataParallel wrapper of an FSDP2-sharded model (it syncs itself)."""
+    return module
 
 
 @contextlib.contextmanager
-def atomic_checkpoint_writes():
-    """Make ESPnet's trainer (and its n-best averaging) save through :func:`atomic_save`."""
+def patched_espnet_torch(sharded: bool = False):
+    """Make ESPnet's trainer (and its n-best averaging) save through :func:`atomic_save`; with ``sharded``
+    (FSDP2), also keep its DDP wrapper off the model.
+
+    Only the ``torch`` name of those two modules changes, and only while the context lasts.
+    """
     import espnet2.main_funcs.average_nbest_models as averaging
     import espnet2.train.trainer as espnet_trainer
 
+    overrides = {"save": atomic_save}
+    if sharded:
+        overrides["nn.parallel.DistributedDataParallel"] = _not_wrapped
     modules = [m for m in (espnet_trainer, averaging) if isinstance(getattr(m, "torch", None), types.ModuleType)]
     originals = [m.torch for m in modules]
     for module, real in zip(modules, originals):
-        if not isinstance(real, _TorchWithAtomicSave):
-            module.torch = _TorchWithAtomicSave(real)
+        module.torch = _ModuleProxy(getattr(real, "_real", real), overrides)
     try:
         yield
     finally:
@@ -258,12 +278,24 @@ class _GatherableOutputs(torch.nn.Module):
         return force_gatherable(out, loss.device)
 
 
+SHARDED_ENGINES = ("none", "fsdp2")
+
+
 @dataclasses.dataclass
 class PARTTrainerOptions(TrainerOptions):
     schedule_conf: Optional[dict] = None
+    sharded_engine: str = "none"
 
 
 class PARTTrainer(Trainer):
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser):
+        group = parser.add_argument_group("PART trainer")
+        group.add_argument("--sharded_engine", type=str, default="none", choices=SHARDED_ENGINES,
+                           help="Distributed runs: 'none' trains full replicas with DDP; 'fsdp2' shards every "
+                                "parameter, gradient and optimizer state over the processes (PyTorch FSDP2), for "
+                                "models whose replica does not fit a device (docs/distributed.md)")
+
     @classmethod
     def build_options(cls, args: argparse.Namespace) -> PARTTrainerOptions:
         from espnet2.utils.build_dataclass import build_dataclass
@@ -277,11 +309,24 @@ class PARTTrainer(Trainer):
             output_dir = Path(trainer_options.output_dir)
             if output_dir.is_dir():
                 remove_stale_tmp_files(output_dir)
-        with atomic_checkpoint_writes():
+        sharded = getattr(trainer_options, "sharded_engine", "none") == "fsdp2"
+        if sharded:
+            cls._shard(model, optimizers, trainer_options, distributed_option)
+        with patched_espnet_torch(sharded=sharded):
             super().run(model=model, optimizers=optimizers, schedulers=schedulers,
                         train_iter_factory=train_iter_factory, valid_iter_factory=valid_iter_factory,
                         plot_attention_iter_factory=plot_attention_iter_factory, trainer_options=trainer_options,
                         distributed_option=distributed_option)
+
+    @classmethod
+    def _shard(cls, model, optimizers, trainer_options, distributed_option) -> None:
+        if not distributed_option.distributed:
+            raise ValueError("--sharded_engine fsdp2 shards the model over the processes of a distributed run: "
+                             "use it with several GPUs (--ngpu N) or processes (--dist_world_size N)")
+        if trainer_options.sharded_ddp or getattr(trainer_options, "ddp_comm_hook", None):
+            raise ValueError("--sharded_engine fsdp2 replaces DDP: drop --sharded_ddp and --ddp_comm_hook")
+        fsdp.shard_model(model, optimizers, "cuda" if distributed_option.ngpu > 0 else "cpu")
+        model.__dict__["_part_full_state"] = fsdp.FullStateHooks(model, optimizers)
 
     @classmethod
     def resume(cls, checkpoint, model, reporter, optimizers: Sequence, schedulers: Sequence, scaler, ngpu: int = 0,
@@ -303,9 +348,10 @@ class PARTTrainer(Trainer):
             except CheckpointError as err2:
                 raise CheckpointError(f"cannot resume: {err}; {err2}. {hint}") from err2.__cause__
             used = prev
-        model.load_state_dict(states["model"], strict=strict)
+        loaded = fsdp.shard_checkpoint(model, optimizers, states) if fsdp.is_sharded(model) else states
+        model.load_state_dict(loaded["model"], strict=strict)
         reporter.load_state_dict(states["reporter"])
-        for optimizer, state in zip(optimizers, states["optimizers"]):
+        for optimizer, state in zip(optimizers, loaded["optimizers"]):
             optimizer.load_state_dict(state)
         for scheduler, state in zip(schedulers, states["schedulers"]):
             if scheduler is not None:
@@ -330,6 +376,10 @@ class PARTTrainer(Trainer):
     def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer, options,
                         distributed_option) -> bool:
         core = model.module if hasattr(model, "module") else model
+        sharded = fsdp.is_sharded(core)
+        if sharded:
+            core.__dict__["_part_full_state"].clear()
+            fsdp.reshard(core)  # requires_grad goes on the sharded parameters
         schedule = ActivationSchedule.from_conf(options.schedule_conf)
         epoch = reporter.get_epoch()
         before = trainable_signature(core)
@@ -340,7 +390,7 @@ class PARTTrainer(Trainer):
                 log_trainable(core, groups, epoch)
         if distributed_option.distributed and isinstance(model, torch.nn.parallel.DistributedDataParallel):
             model = cls._ddp_for_trainable_set(model, core, before, options, distributed_option, epoch)
-        elif distributed_option.distributed and trainable_signature(core) != before:
+        elif distributed_option.distributed and not sharded and trainable_signature(core) != before:
             logging.warning("the trainable set changed inside a distributed run that does not use "
                             "DistributedDataParallel (%s): its gradients may not be reduced", type(model).__name__)
         if distributed_option.distributed:
@@ -348,16 +398,21 @@ class PARTTrainer(Trainer):
         result = super().train_one_epoch(model=model, iterator=iterator, optimizers=optimizers, schedulers=schedulers,
                                          scaler=scaler, reporter=reporter, summary_writer=summary_writer,
                                          options=options, distributed_option=distributed_option)
-        if distributed_option.distributed:
+        if distributed_option.distributed and not sharded:  # a sharded model has one copy of each parameter
             check_replicas_in_sync(core, epoch)
         return result
 
     @classmethod
     def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
+        core = model.module if hasattr(model, "module") else model
         if distributed_option.distributed:
             model = _GatherableOutputs(model)
-        return super().validate_one_epoch(model=model, iterator=iterator, reporter=reporter, options=options,
-                                          distributed_option=distributed_option)
+        result = super().validate_one_epoch(model=model, iterator=iterator, reporter=reporter, options=options,
+                                            distributed_option=distributed_option)
+        if fsdp.is_sharded(core):
+            # ESPnet writes this epoch's checkpoint next, on rank 0 alone: gather the full states now, on all ranks.
+            core.__dict__["_part_full_state"].gather(keep=distributed_option.dist_rank == 0)
+        return result
 
     @classmethod
     def _ddp_for_trainable_set(cls, outer, core, built_with, options, distributed_option, epoch):
