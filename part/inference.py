@@ -55,10 +55,15 @@ class DecodeOptions:
     beam_size: int = 1  # 1: greedy search
     length_penalty: float = 1.0  # beam search ranks by log P / length ** length_penalty (0: plain log P)
     min_new_tokens: int = 0  # forbid stopping (EOS, tags) before this many tokens (benchmarks)
-    batch_encoder: bool = False  # encode a batch's speech at once: faster on GPUs, but batch-dependent (generate)
+    bf16: str = "auto"  # bf16 autocast: auto (where the device computes it natively: GPUs), true, false
 
     def generate_kwargs(self) -> Dict[str, object]:
-        return asdict(self)
+        """The options :meth:`SpeechLLM.generate` takes (all but the precision)."""
+        return {k: v for k, v in asdict(self).items() if k != "bf16"}
+
+    def autocast_enabled(self) -> Optional[bool]:
+        """``part.model.precision.autocast``'s ``enabled``: None decides by device."""
+        return None if self.bf16 == "auto" else self.bf16 == "true"
 
 
 def add_decode_arguments(parser: argparse.ArgumentParser, defaults: Optional[DecodeOptions] = None,
@@ -68,8 +73,6 @@ def add_decode_arguments(parser: argparse.ArgumentParser, defaults: Optional[Dec
     With ``defaults`` None every flag defaults to None (see :func:`decode_options_from_args`): the
     caller's own defaults (an exported model's) apply to the flags not given; ``default_help`` says so.
     """
-    from part.data.datadir import str2bool
-
     d = defaults or DecodeOptions()
     value = (lambda name: getattr(d, name)) if defaults else (lambda name: None)
     group = parser.add_argument_group("search" + (f" ({default_help})" if default_help else ""))
@@ -86,9 +89,9 @@ def add_decode_arguments(parser: argparse.ArgumentParser, defaults: Optional[Dec
                             "in a row (0: off)")
     group.add_argument("--min_new_tokens", type=int, default=value("min_new_tokens"),
                        help="Do not stop before this many tokens (for benchmarks)")
-    group.add_argument("--batch_encoder", type=str2bool, default=value("batch_encoder"),
-                       help="Encode a batch's speech at once (faster on a GPU; on a CPU it gains nothing), but padding "
-                            "then leaks into ESPnet Conformer outputs, so results depend on the batch")
+    group.add_argument("--bf16", choices=("auto", "true", "false"), default=value("bf16"),
+                       help="bf16 autocast while decoding: auto (on GPUs that compute bf16 natively; CPUs stay in "
+                            "float32), true, false")
 
 
 def decode_options_from_args(args: argparse.Namespace) -> Dict[str, object]:
@@ -247,8 +250,11 @@ class SpeechToText:
         Returns the generated token ids per example (and, with ``return_scores``, their total
         log-probabilities); :meth:`to_text` turns ids into text.
         """
-        return self.model.generate(**self.batch(examples), stop_ids=self.stop_ids, return_scores=return_scores,
-                                   **self.options.generate_kwargs())
+        from part.model.precision import autocast
+
+        with autocast(self.device, enabled=self.options.autocast_enabled()):
+            return self.model.generate(**self.batch(examples), stop_ids=self.stop_ids, return_scores=return_scores,
+                                       **self.options.generate_kwargs())
 
     def batch(self, examples: Sequence[Dict]) -> Dict[str, torch.Tensor]:
         """The model inputs of examples (see :meth:`decode_examples`), built as training builds them."""

@@ -45,7 +45,7 @@ TINY_LLM_CONF = dict(hidden_size=32, intermediate_size=64, num_layers=2, num_hea
 
 TINY_CONFORMER = dict(output_size=32, attention_heads=2, linear_units=64, num_blocks=2, input_layer="conv2d",
                       cnn_module_kernel=3, dropout_rate=0.0, positional_dropout_rate=0.0,
-                      attention_dropout_rate=0.0)
+                      attention_dropout_rate=0.0, rel_pos_type="latest")
 
 TINY_WHISPER = dict(d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64,
                     decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64, num_mel_bins=FEAT_DIM,
@@ -201,6 +201,7 @@ def part_train_args(train_dir: Path, valid_dir: Path, llm_dir: Path, out_dir: Pa
         "--encoder_conf", "linear_units=64", "--encoder_conf", "num_blocks=2",
         "--encoder_conf", "cnn_module_kernel=3", "--encoder_conf", "dropout_rate=0.0",
         "--encoder_conf", "positional_dropout_rate=0.0", "--encoder_conf", "attention_dropout_rate=0.0",
+        "--encoder_conf", "rel_pos_type=latest",
         "--speech_adapter", "linear", "--speech_adapter_conf", "stride=2", "--speech_adapter_conf", "hidden_dim=32",
     ]
     for key, value in options.items():

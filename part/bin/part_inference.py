@@ -169,8 +169,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if is_shard_set(args.data_dir):  # the examples are made from these: they decide the result too
         options.update(prompts=str(Path(args.prompts).resolve()) if args.prompts else None,
                        directions=args.directions)
-    if args.batch_encoder:  # only then does the batching change results
-        options["batch_size"] = args.batch_size
+    options["batch_size"] = args.batch_size  # the batches change results when the encoder is not batch-exact
     todo = []
     for task in tasks:
         out = Path(f"{args.out_prefix}_{task}")

@@ -45,7 +45,7 @@ FINGERPRINT = "stage_options.json"
 DONE = ".done"
 LOG = "train.log"
 # How a stage runs, not what it computes: not part of its identity.
-RUN_OPTIONS = {"--resume", "--ngpu", "--num_workers", "--multiprocessing_distributed", "--dist_backend",
+RUN_OPTIONS = {"--resume", "--ngpu", "--num_workers", "--sharded_engine", "--multiprocessing_distributed", "--dist_backend",
                "--dist_init_method", "--dist_world_size", "--dist_rank", "--local_rank", "--dist_master_addr",
                "--dist_master_port", "--dist_launcher"}
 

@@ -47,7 +47,7 @@ def build_model(config: Config):
         encoder = build_encoder(args.encoder, args.input_size, args.encoder_conf, ctc_vocab_size=vocab_size)
         model = CTCEncoderModel(encoder, vocab_size)
     else:
-        llm = load_llm(args.llm_path, gguf_file, llm_conf.get("dtype", "float32"), llm_conf.get("attn_implementation"))
+        llm = load_llm(args.llm_path, **llm_conf)
         check_tokenizer_matches(llm, tokenizer, args.llm_path, args.tokenizer_path)
         if args.lora_conf:
             llm = add_lora(llm, **args.lora_conf)

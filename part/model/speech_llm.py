@@ -158,7 +158,7 @@ class SpeechLLM(AbsESPnetModel):
             # A batch that reaches no trainable parameter (text-only examples while only the speech side
             # trains, e.g. MT batches in an adapter-only phase): keep the loss attached to the graph so the
             # trainer's backward() works; the trainable parameters get zero gradients from this batch.
-            trainable = [p for p in self.parameters() if p.requires_grad]
+            trainable = [_local(p) for p in self.parameters() if p.requires_grad]
             if trainable:
                 loss = loss + 0.0 * sum(p.sum() for p in trainable)
         with torch.no_grad():
@@ -176,15 +176,15 @@ class SpeechLLM(AbsESPnetModel):
     def generate(self, speech, speech_lengths, prefix, prefix_lengths, suffix, suffix_lengths,
                  max_new_tokens: int = 128, stop_ids: Optional[List[int]] = None, max_repeat_ngram: int = 0,
                  beam_size: int = 1, length_penalty: float = 0.0, max_length_ratio: float = 0.0,
-                 min_new_tokens: int = 0, batch_encoder: bool = False, return_scores: bool = False,
+                 min_new_tokens: int = 0, return_scores: bool = False,
                  text=None, text_lengths=None):
         """Batched greedy or beam search (:mod:`part.model.search`); returns the generated ids per example.
 
         Takes the batch that training takes (``part.data.batch.collate``; a target ``text``, if present,
-        is ignored). The result of an example does not depend on its batch: unless ``batch_encoder``,
-        the speech of each example is encoded on its own (ESPnet's Conformer lets padded frames leak into
-        real ones through its convolution module); prompts are left-padded with an attention mask and
-        per-example position ids.
+        is ignored). The result of an example does not depend on its batch: the batch's speech is encoded
+        at once when the encoder is batch-exact (``encoder.batch_exact``: padding changes no utterance's
+        output), else each utterance alone; prompts are left-padded with an attention mask and per-example
+        position ids.
 
         - Decoding stops at EOS or any id in ``stop_ids`` (task and language tags); ``min_new_tokens``
           forbids stopping earlier (benchmarks).
@@ -204,7 +204,7 @@ class SpeechLLM(AbsESPnetModel):
             hyps, scores = [[] for _ in range(batch)], [0.0] * batch
             return (hyps, scores) if return_scores else hyps
         inputs, mask, _ = self.build_inputs(speech, speech_lengths, prefix, prefix_lengths, suffix, suffix_lengths,
-                                            left_pad=True, encode_one_by_one=not batch_encoder)
+                                            left_pad=True, encode_one_by_one=not self.encoder.batch_exact)
         limits = [max_new_tokens] * batch
         if max_length_ratio > 0:
             limits = [min(max_new_tokens, max(1, int(max_length_ratio * n))) for n in mask.sum(1).tolist()]
@@ -237,6 +237,12 @@ class SpeechLLM(AbsESPnetModel):
                     f"{missing[:5]}{'...' if len(missing) > 5 else ''}, unexpected {result.unexpected_keys[:5]}"
                 )
         return result
+
+
+def _local(p: torch.Tensor) -> torch.Tensor:
+    """The part of a parameter held by this process (a DTensor shard under FSDP2; the tensor itself otherwise)."""
+    to_local = getattr(p, "to_local", None)
+    return to_local() if callable(to_local) else p
 
 
 def count_parameters(model: nn.Module) -> Tuple[int, int]:

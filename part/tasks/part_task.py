@@ -84,7 +84,8 @@ class PARTTask(AbsTask):
         group.add_argument("--llm_path", type=str_or_none, default=None,
                            help="Local Hugging Face causal-LM directory (nothing is downloaded)")
         group.add_argument("--llm_conf", action=NestedDictAction, default=dict(),
-                           help="gguf_file, dtype (float32|bfloat16|float16), attn_implementation")
+                           help="gguf_file, dtype (float32|bfloat16|float16), attn_implementation (default sdpa where "
+                                "supported), gradient_checkpointing (true: recompute decoder layers in backward)")
         group.add_argument("--tokenizer_path", type=str_or_none, default=None,
                            help="Tokenizer directory (default: --llm_path)")
         group.add_argument("--lora_conf", action=NestedDictAction, default=dict(),
