@@ -358,7 +358,7 @@ def test_part_inference_nj(world, tmp_path, monkeypatch):
     assert json.loads((tmp_path / "one_asr" / "decode_info.json").read_text())["rtf"] > 0
     # up to date: skipped; other search options: decoded again
     stamp = (tmp_path / "one_asr" / "hyp").stat().st_mtime_ns
-    assert part_inference.main(common + ["--out_prefix", str(tmp_path / "one")]) == 0
+    assert part_inference.main(common + ["--out_prefix", str(tmp_path / "one"), "--batch_size", "4"]) == 0
     assert (tmp_path / "one_asr" / "hyp").stat().st_mtime_ns == stamp
     assert part_inference.main(common + ["--out_prefix", str(tmp_path / "one"), "--tasks", "asr",
                                          "--beam_size", "2"]) == 0

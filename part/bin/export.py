@@ -20,7 +20,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from part.data.datadir import str2bool
+from part.cli import str2bool
 
 
 def main(argv: Optional[List[str]] = None) -> int:

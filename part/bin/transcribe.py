@@ -52,7 +52,7 @@ from typing import Callable, Dict, Iterable, List, Optional, TextIO, Tuple
 import numpy as np
 
 from part.data.audio import AudioError
-from part.data.datadir import str2bool
+from part.cli import str2bool
 from part.data.segment import (Segment, VadOptions, cue_times, fixed_segments, has_speech, merge_overlap,
                                vad_segments)
 
