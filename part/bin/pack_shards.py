@@ -121,8 +121,8 @@ def pack_shard(name: str, lang: str, utts: Sequence[Utterance], shard_dir: Path,
                 continue
             seconds = len(samples) / opts.sample_rate
             if not opts.min_duration <= seconds <= opts.max_duration:
-                result.skipped.append((utt.id, "length", f"{seconds:.2f} s, outside [{opts.min_duration:g}, "
-                                                         f"{opts.max_duration:g}] s"))
+                result.skipped.append((utt.id, "length", f"{utt.where}: {seconds:.2f} s, outside "
+                                                         f"[{opts.min_duration:g}, {opts.max_duration:g}] s"))
                 continue
             extension = _keeps_original(utt, opts.sample_rate)
             if extension:
@@ -275,13 +275,19 @@ def pack(data_dir: str, out_dir: str, opts: PackOptions = PackOptions(), utts_pe
     num_bad, num_length = _report_skipped(results, out_path)
     num_utts = sum(r.utts for r in results)
     total = num_utts + num_bad + num_length
+    problem = None
     if not num_utts:
-        raise PackError(f"no utterance of {data_path} is usable ({num_bad} with unusable audio, {num_length} outside "
-                        f"the duration limits): see the warnings above; nothing was written to {out_path}")
-    if total and num_bad / total > max_bad_fraction:
-        raise PackError(f"{num_bad} of {total} utterances of {data_path} have unusable audio, more than "
-                        f"--max_bad_fraction {max_bad_fraction}: that is not a few broken clips but a problem of the "
-                        "whole corpus (paths? sample rate? see the warnings above)")
+        problem = (f"no utterance of {data_path} is usable ({num_bad} with unusable audio, {num_length} outside "
+                   f"the duration limits): see the warnings above; nothing was written to {out_path}")
+    elif total and num_bad / total > max_bad_fraction:
+        problem = (f"{num_bad} of {total} utterances of {data_path} have unusable audio, more than "
+                   f"--max_bad_fraction {max_bad_fraction}: that is not a few broken clips but a problem of the "
+                   "whole corpus (paths? sample rate? see the warnings above)")
+    if problem:
+        # The shards packed without the bad audio are not kept for a resumed run: once the corpus-wide
+        # problem is fixed (a disk mounted, files restored), the next run must read all of the audio again.
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise PackError(problem)
 
     histogram = DurationHistogram()
     langs: Dict[str, dict] = {}
