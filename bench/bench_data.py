@@ -121,16 +121,31 @@ def write_tokenizer(out_dir: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- measuring
+# A process's ru_maxrss includes the memory of the process it was forked from, up to its exec: a command
+# started by the benchmark would count the benchmark's own memory. It is started by a bare Python instead
+# (``python -S``, a few MB), which writes the command's peak RSS (KB) into the file given first.
+RSS_WRAPPER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_measured(cmd: Sequence[str], log: Path) -> Tuple[float, float]:
     """Run ``cmd`` (output to ``log``); its wall seconds and peak RSS in MB (the largest of its processes)."""
+    rss_file = log.with_suffix(".maxrss")
     start = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.Popen(list(cmd), cwd=REPO, env=ENV, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        sys.exit(f"bench_data: {' '.join(cmd)} failed (exit status {proc.returncode}); see {log}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
+        code = subprocess.call([sys.executable, "-S", "-c", RSS_WRAPPER, str(rss_file), *cmd], cwd=REPO, env=ENV,
+                               stdout=out, stderr=subprocess.STDOUT)
+    if code:
+        sys.exit(f"bench_data: {' '.join(cmd)} failed (exit status {code}); see {log}")
+    return time.perf_counter() - start, int(rss_file.read_text()) / 1024
 
 
 def prepare_and_pack(work: Path, name: str, tsv: Path) -> Dict[str, float]:
@@ -208,6 +223,46 @@ def padding(shards: Path, passes: int = 5) -> Tuple[float, float, int]:
     return padding_ratio(fixed), padding_ratio(batches), size
 
 
+def disk_per_hour(clips: Sequence[Path], shards: Path) -> Dict[str, float]:
+    """MB per hour of audio: 16-bit FLAC, Ogg/Opus and MP3 (libsndfile's default settings) of the same
+    16 kHz audio, for espeak-ng speech with noise at 25 dB SNR (the embedded corpus's kind; when espeak-ng
+    is installed) and for the benchmark's clips, the packed shard set (tar and manifests) of those clips,
+    and the float32 feature dumps of stage 2 (100 frames per second x bins x 4 bytes)."""
+    import io
+
+    import soundfile
+
+    def sizes(name: str, signals: List[np.ndarray]) -> None:
+        hours = sum(len(x) for x in signals) / 16000 / 3600
+        for fmt, subtype in (("FLAC", "PCM_16"), ("OGG", "OPUS"), ("MP3", None)):
+            total = 0
+            for x in signals:
+                out = io.BytesIO()
+                soundfile.write(out, x, 16000, format=fmt, subtype=subtype)
+                total += len(out.getvalue())
+            figures[f"{name}_{fmt.lower()}"] = total / 1e6 / hours
+
+    figures: Dict[str, float] = {}
+    try:
+        from part.data.embedded.synth import add_noise, espeak, resample
+
+        speech = []
+        for k, voice in enumerate(["en", "de", "fr", "es", "it"] * 4):
+            samples, rate = espeak(" ".join(WORDS[k: k + 12]), voice, 160, 50)
+            speech.append(add_noise(resample(samples, rate), 25.0, k))
+        sizes("speech", speech)
+    except Exception as err:  # no espeak-ng: the synthetic clips only
+        logging.warning("no speech for the disk figures (%s)", err)
+    sizes("clips", [soundfile.read(str(c), dtype="float32")[0] for c in clips[:200]])
+    from part.data.shards import ShardSet
+
+    packed = sum(p.stat().st_size for p in (shards / "shards").iterdir())
+    figures["packed_flac"] = packed / 1e6 / (ShardSet(shards).seconds / 3600)
+    for name, bins in (("fbank80", 80), ("logmel128", 128)):
+        figures[name] = 100 * bins * 4 * 3600 / 1e6
+    return figures
+
+
 # ---------------------------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -265,12 +320,23 @@ def main() -> None:
                           "padding_fixed": padding_fixed, "padding_bucketed": padding_bucketed,
                           "fixed_batch_size": size}
     n_small, n_large = args.sizes
-    print(f"peak RSS {n_large}/{n_small} utterances: stage 1 {ratios['stage1_rss_mb']:.2f}x, "
-          f"stage 2 {ratios['pack_rss_mb']:.2f}x, one epoch's loading {ratios['rss_mb']:.2f}x")
+    stage2 = "not measured (packed by an earlier run)" if np.isnan(ratios["pack_rss_mb"]) \
+        else f"{ratios['pack_rss_mb']:.2f}x"
+    print(f"peak RSS {n_large}/{n_small} utterances: stage 1 {ratios['stage1_rss_mb']:.2f}x, stage 2 {stage2}, "
+          f"one epoch's loading {ratios['rss_mb']:.2f}x")
     print(f"loader throughput, 1 worker, 80-bin fbank on the fly: {audio_s_per_s:.0f} s of audio per s "
           f"({throughput['utts']} utterances, {throughput['audio_s'] / 3600:.2f} h in {throughput['wall_s']:.1f} s)")
     print(f"padding over 5 passes of the throughput corpus: fixed batches of {size}: {100 * padding_fixed:.1f}%, "
           f"duration buckets (data_conf defaults): {100 * padding_bucketed:.1f}%")
+    disk = disk_per_hour(throughput_clips(work / "clips", args.throughput_utts),
+                         work / "dump" / "raw" / throughput_name)
+    results["disk_mb_per_hour"] = disk
+    for name, what in (("speech", "espeak-ng speech + noise"), ("clips", "the synthetic clips")):
+        if f"{name}_flac" in disk:
+            print(f"disk per hour of {what}: FLAC 16-bit {disk[f'{name}_flac']:.0f} MB, Ogg/Opus "
+                  f"{disk[f'{name}_ogg']:.0f} MB, MP3 {disk[f'{name}_mp3']:.0f} MB")
+    print(f"disk per hour: packed shards of the clips {disk['packed_flac']:.0f} MB; float32 dumps: 80-bin fbank "
+          f"{disk['fbank80']:.0f} MB, 128-bin log-mel {disk['logmel128']:.0f} MB")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     rss_ratio = max(ratios["stage1_rss_mb"], ratios["rss_mb"])
