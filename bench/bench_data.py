@@ -22,7 +22,9 @@ step's forked workers included) is its own:
    that hold one pass over the utterances, 2 workers: peak RSS of the main process and of the workers.
 
 Throughput: the same loading step, 1 worker, over ``--throughput_utts`` utterances of 2-10 s (lognormal,
-median 4.5 s, as in Common Voice; every clip distinct): seconds of audio per second of wall time.
+median 4.5 s, as in Common Voice; every clip distinct): seconds of audio per second of wall time, with
+80-bin fbank (the summary's figure) and with 128-bin Whisper log-mel. Also the speed of replaying the
+stream's metadata (``ExampleStream.skip``, what a resumed run does), on the large manifest.
 Padding: the durations of that corpus in shuffled fixed-size batches (the mean size of the bucketed
 batches) vs the batches of ``ExampleStream`` (5 passes), as ``sampler.padding_ratio`` counts it.
 
@@ -162,19 +164,23 @@ def prepare_and_pack(work: Path, name: str, tsv: Path) -> Dict[str, float]:
             "pack_rss_mb": float("nan") if skipped else pack_rss}
 
 
-def measure_loading(work: Path, name: str, tokenizer: Path, num_workers: int) -> Dict[str, float]:
+def measure_loading(work: Path, name: str, tokenizer: Path, num_workers: int,
+                    feature: Tuple[str, int] = ("fbank", 80)) -> Dict[str, float]:
     """One epoch's loading (``loading_pass`` in a subprocess); returns its figures and peak RSS."""
-    result = work / "logs" / f"loading_{name}_w{num_workers}.json"
+    result = work / "logs" / f"loading_{name}_w{num_workers}_{feature[0]}{feature[1]}.json"
     wall, rss = run_measured([sys.executable, str(Path(__file__).resolve()), "--loading_pass",
                               str(work / "dump" / "raw" / name), "--tokenizer", str(tokenizer), "--num_workers",
-                              str(num_workers), "--result", str(result)], result.with_suffix(".log"))
+                              str(num_workers), "--feature", feature[0], str(feature[1]), "--result", str(result)],
+                             result.with_suffix(".log"))
     figures = json.loads(result.read_text())
     figures["rss_mb"] = rss
     return figures
 
 
-def loading_pass(shards: str, tokenizer: str, num_workers: int) -> Dict[str, float]:
-    """Read one pass of ASR batches with features through the training loader; time it and its memory."""
+def loading_pass(shards: str, tokenizer: str, num_workers: int, feature_type: str = "fbank",
+                 num_mel_bins: int = 80) -> Dict[str, float]:
+    """Read one pass of ASR batches with features through the training loader; time it and its memory, and
+    the replay of the stream's metadata alone (what a resumed run does to skip the batches it trained on)."""
     from part.data.batch import ExamplePreprocessor
     from part.data.features import FeatureOptions
     from part.data.loader import BatchLoader, ShardIterFactory
@@ -186,16 +192,19 @@ def loading_pass(shards: str, tokenizer: str, num_workers: int) -> Dict[str, flo
     def make_stream():
         return ExampleStream(shard_set, PROMPTS, ["*-en"], conf, 0, lambda g: ["asr"])
 
+    start = time.perf_counter()
     batches_per_pass, examples = 0, 0  # the training stream's batches that hold one pass (metadata only)
     for batch in make_stream():
         if examples >= shard_set.num_utts:
             break
         batches_per_pass, examples = batches_per_pass + 1, examples + len(batch)
+    replay_s = time.perf_counter() - start
     from transformers import AutoTokenizer
 
     # Loaded before the workers fork, as in a training process (which has the LLM's).
     preprocess = ExamplePreprocessor(tokenizer=AutoTokenizer.from_pretrained(tokenizer))
-    factory = ShardIterFactory(make_stream, BatchLoader(FeatureOptions(), preprocess), batches_per_pass,
+    features = FeatureOptions(num_mel_bins=num_mel_bins, feature_type=feature_type)
+    factory = ShardIterFactory(make_stream, BatchLoader(features, preprocess), batches_per_pass,
                                num_workers=num_workers)
     start = time.perf_counter()
     examples, frames = 0, 0
@@ -204,6 +213,7 @@ def loading_pass(shards: str, tokenizer: str, num_workers: int) -> Dict[str, flo
         frames += int(batch["speech_lengths"].sum())
     elapsed = time.perf_counter() - start
     return {"utts": shard_set.num_utts, "examples": examples, "batches": batches_per_pass, "wall_s": elapsed,
+            "replay_utts_per_s": examples / replay_s,
             "audio_s": frames / 100.0, "main_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
@@ -278,10 +288,12 @@ def main() -> None:
     parser.add_argument("--loading_pass", help=argparse.SUPPRESS)
     parser.add_argument("--tokenizer", help=argparse.SUPPRESS)
     parser.add_argument("--num_workers", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--feature", nargs=2, default=["fbank", "80"], help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.loading_pass:
-        figures = loading_pass(args.loading_pass, args.tokenizer, args.num_workers)
+        figures = loading_pass(args.loading_pass, args.tokenizer, args.num_workers, args.feature[0],
+                               int(args.feature[1]))
         Path(args.result).write_text(json.dumps(figures) + "\n")
         return
     if args.quick:
@@ -314,9 +326,13 @@ def main() -> None:
               for key in ("stage1_rss_mb", "pack_rss_mb", "rss_mb")}
     throughput = results[throughput_name]
     audio_s_per_s = throughput["audio_s"] / throughput["wall_s"]
+    whisper = measure_loading(work, throughput_name, tokenizer, 1, ("whisper", 128))
+    whisper_s_per_s = whisper["audio_s"] / whisper["wall_s"]
+    replay = results[large_name]["replay_utts_per_s"]
     padding_fixed, padding_bucketed, size = padding(work / "dump" / "raw" / throughput_name)
     results["summary"] = {"stage1_rss_ratio": ratios["stage1_rss_mb"], "pack_rss_ratio": ratios["pack_rss_mb"],
                           "loading_rss_ratio": ratios["rss_mb"], "audio_s_per_s": audio_s_per_s,
+                          "whisper128_audio_s_per_s": whisper_s_per_s, "replay_utts_per_s": replay,
                           "padding_fixed": padding_fixed, "padding_bucketed": padding_bucketed,
                           "fixed_batch_size": size}
     n_small, n_large = args.sizes
@@ -325,7 +341,9 @@ def main() -> None:
     print(f"peak RSS {n_large}/{n_small} utterances: stage 1 {ratios['stage1_rss_mb']:.2f}x, stage 2 {stage2}, "
           f"one epoch's loading {ratios['rss_mb']:.2f}x")
     print(f"loader throughput, 1 worker, 80-bin fbank on the fly: {audio_s_per_s:.0f} s of audio per s "
-          f"({throughput['utts']} utterances, {throughput['audio_s'] / 3600:.2f} h in {throughput['wall_s']:.1f} s)")
+          f"({throughput['utts']} utterances, {throughput['audio_s'] / 3600:.2f} h in {throughput['wall_s']:.1f} s); "
+          f"with 128-bin Whisper log-mel: {whisper_s_per_s:.0f}")
+    print(f"metadata replay (a resumed run skipping the batches it trained on): {replay:.0f} utterances per s")
     print(f"padding over 5 passes of the throughput corpus: fixed batches of {size}: {100 * padding_fixed:.1f}%, "
           f"duration buckets (data_conf defaults): {100 * padding_bucketed:.1f}%")
     disk = disk_per_hour(throughput_clips(work / "clips", args.throughput_utts),
