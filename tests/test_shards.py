@@ -565,6 +565,21 @@ def test_too_much_bad_data_stops_the_run(tmp_path, llm):
     assert json.loads((tmp_path / "log2" / "valid_epoch1.json").read_text())["bad"] == 24
 
 
+def test_a_reader_keeps_a_bounded_number_of_shard_files_open(tmp_path, monkeypatch):
+    # An epoch over a large set touches thousands of shards: a file left open per shard would pass the
+    # process's limit (often 1024), and every utterance of a shard opened after that would count as bad.
+    from part.data import shards
+
+    pack(str(make_audio_data_dir(tmp_path, "train", 12)), str(tmp_path / "raw"), utts_per_shard=1, nj=1)
+    monkeypatch.setattr(shards, "MAX_OPEN_SHARDS", 4)
+    records, handles = all_records(ShardSet(tmp_path / "raw")), {}
+    assert len({r["shard"] for r in records}) == 12
+    for record in records + records[::-1]:
+        assert len(shards.load_audio(record, 16000, handles)) / 16000 == pytest.approx(record["duration"], abs=1e-4)
+        assert len(handles) <= 4 and not any(f.closed for f in handles.values())
+    assert list(handles) == [r["shard"] for r in records[3::-1]]  # the 4 used last, the most recent last
+
+
 def _factory_args(train: Path, valid: Path, prompts: Path, llm: Path, **options) -> SimpleNamespace:
     """The options of ``part_train`` that ``shard_iter_factory`` reads."""
     args = dict(train_shards=str(train), valid_shards=str(valid), prompts=str(prompts), llm_path=str(llm),
