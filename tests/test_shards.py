@@ -9,7 +9,7 @@ the loader, ranks and workers, training and resume.
 - The sampler (``ExampleStream``): passes, tasks and directions, duration buckets, determinism, skip,
   the epoch-by-epoch task schedule, temperature sampling over languages.
 - The loader (``BatchLoader``, ``ShardIterFactory``): a corrupt member is skipped, counted and named, too
-  many stop the run, a missing shard stops it at start-up.
+  many stop the run, a missing shard stops it at start-up; a reader keeps few shard files open.
 - Two gloo ranks with two workers each read every example of a pass once between them.
 - ``part_train`` on shards: per-epoch data logs, stream positions and padding in ``train.log``; a run killed
   in epoch 2 resumes on the same data and ends with the same weights as an uninterrupted one.
