@@ -209,3 +209,86 @@ def part_train_args(train_dir: Path, valid_dir: Path, llm_dir: Path, out_dir: Pa
         for v in values:
             args += [f"--{key}", str(v)]
     return args
+
+
+# ----------------------------------------------------------------------------------------------
+# Raw audio (stage 2 with --feats_type raw: part.bin.pack_shards, features on the fly)
+
+
+def tone_and_noise(num_samples: int, seed: int, sample_rate: int = 16000) -> np.ndarray:
+    """Mono float32 audio that every front end finds non-silent: a tone whose pitch depends on ``seed``,
+    plus noise, within [-0.5, 0.5]."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(num_samples) / sample_rate
+    tone = 0.3 * np.sin(2 * np.pi * (180 + 37 * (seed % 11)) * t)
+    return (tone + 0.05 * rng.standard_normal(num_samples)).astype(np.float32)
+
+
+def make_audio_data_dir(root: Path, name: str, num_utts: int, seed: int = 0, langs: Sequence[str] = LANGS,
+                        seconds=(0.25, 0.75), audio_format: str = "wav") -> Path:
+    """A Kaldi data dir ``root/data/<name>`` over real audio files in ``root/audio/<name>/`` (absolute paths).
+
+    Utterance i (``spk<i % 3>-<name><i>``) speaks ``SENTENCES[i % 6]`` in ``langs[i % len(langs)]`` for
+    ``seconds`` (min, max, uniform) of :func:`tone_and_noise`, written as 16-bit ``wav`` or ``flac``.
+    Non-English utterances have an English translation (``text.en``), English ones a German one
+    (``text.de``), so that both ``*-en`` and ``en-*`` directions have examples.
+    """
+    import soundfile
+
+    root = Path(root)
+    data, audio = root / "data" / name, root / "audio" / name
+    data.mkdir(parents=True, exist_ok=True)
+    audio.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = {}
+    for i in range(num_utts):
+        lang, sentence = langs[i % len(langs)], SENTENCES[i % len(SENTENCES)]
+        utt = f"spk{i % 3}-{name}{i:04d}"
+        path = audio / f"{utt}.{audio_format}"
+        samples = tone_and_noise(int(rng.uniform(*seconds) * 16000), seed * 100003 + i)
+        soundfile.write(str(path), samples, 16000, subtype="PCM_16")
+        tgt = "de" if lang == "en" else "en"
+        rows[utt] = (str(path), sentence[lang], lang, tgt, sentence[tgt])
+    utts = sorted(rows)
+
+    def write(file_name: str, lines: Sequence[str]) -> None:
+        (data / file_name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+    write("wav.scp", [f"{u} {rows[u][0]}" for u in utts])
+    write("text", [f"{u} {rows[u][1]}" for u in utts])
+    write("utt2lang", [f"{u} {rows[u][2]}" for u in utts])
+    write("utt2spk", [f"{u} {u.split('-')[0]}" for u in utts])
+    speakers = sorted({u.split("-")[0] for u in utts})
+    write("spk2utt", [f"{s} {' '.join(u for u in utts if u.startswith(s + '-'))}" for s in speakers])
+    for tgt in sorted({row[3] for row in rows.values()}):
+        write(f"text.{tgt}", [f"{u} {rows[u][4]}" for u in utts if rows[u][3] == tgt])
+    return data
+
+
+def write_prompts(path: Path) -> Path:
+    """``PROMPTS`` as a ``conf/prompts.yaml`` (JSON is YAML)."""
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(PROMPTS), encoding="utf-8")
+    return path
+
+
+EXAMPLE_LIST_OPTIONS = ("--train_data_path_and_name_and_type", "--valid_data_path_and_name_and_type",
+                        "--train_shape_file", "--valid_shape_file")
+
+
+def raw_train_args(train_shards: Path, valid_shards: Path, prompts: Path, llm_dir: Path, out_dir: Path,
+                   **options) -> List[str]:
+    """``part_train_args`` for the raw-audio path: ``--train_shards``/``--valid_shards`` and ``--prompts``
+    instead of the example lists (``options`` as in ``part_train_args``; ``data_conf`` etc. may repeat)."""
+    args = part_train_args(Path("unused"), Path("unused"), llm_dir, out_dir, **options)
+    kept, i = [], 0
+    while i < len(args):
+        if args[i] in EXAMPLE_LIST_OPTIONS:
+            i += 2
+            continue
+        kept.append(args[i])
+        i += 1
+    return kept + ["--train_shards", str(train_shards), "--valid_shards", str(valid_shards), "--prompts", str(prompts)]

@@ -110,12 +110,13 @@ def no_tmp_files(out: Path):
     return [p.name for p in out.rglob("*.tmp")] == []
 
 
-def _start_and_kill_in_epoch_2(world, out: Path):
-    """Start the stage as a subprocess and a thread that SIGKILLs it in epoch 2, after its first optimizer
-    step (which the resumed run must redo from epoch 1's checkpoint). Returns the process and the thread."""
+def _start_and_kill_in_epoch_2(world, out: Path, args=None):
+    """Start the stage (``args``: its part_train options, by default ``train_args``) as a subprocess and a
+    thread that SIGKILLs it in epoch 2, after its first optimizer step (which the resumed run must redo
+    from epoch 1's checkpoint). Returns the process, the thread and the subprocess's log."""
     log = world["root"] / "killed.log"
     cmd = [sys.executable, "-m", "part.bin.run_training", "--name", "test", "--output_dir", str(out), "--",
-           *train_args(world, out)]
+           *(args or train_args(world, out))]
     with open(log, "w") as stderr:
         proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=stderr)
 

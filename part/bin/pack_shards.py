@@ -64,6 +64,17 @@ class ShardResult:
     seconds: float = 0.0
     translations: Dict[str, int] = field(default_factory=dict)
     skipped: List[Tuple[str, str, str]] = field(default_factory=list)  # (utt, kind, reason); kind: bad | length
+    # Once collected, ``skipped`` keeps only MAX_LISTED examples of each kind (the whole list is in the shard's
+    # .skipped file) and these count them: the results of 40,000 shards stay small.
+    num_bad: int = 0
+    num_length: int = 0
+
+    def summarise(self) -> None:
+        self.num_bad = sum(1 for s in self.skipped if s[1] == "bad")
+        self.num_length = len(self.skipped) - self.num_bad
+        self.skipped = [s for s in self.skipped if s[1] == "bad"][:MAX_LISTED] + \
+            [s for s in self.skipped if s[1] == "length"][:MAX_LISTED]
+        self.histogram = None
     histogram: Optional[DurationHistogram] = None
 
 
@@ -108,8 +119,8 @@ def pack_shard(name: str, lang: str, utts: Sequence[Utterance], shard_dir: Path,
                 continue
             seconds = len(samples) / opts.sample_rate
             if not opts.min_duration <= seconds <= opts.max_duration:
-                result.skipped.append((utt.utt_id, "length", f"{seconds:.2f} s, outside [{opts.min_duration:g}, "
-                                                         f"{opts.max_duration:g}] s"))
+                result.skipped.append((utt.utt_id, "length", f"{where}: {seconds:.2f} s, outside "
+                                                             f"[{opts.min_duration:g}, {opts.max_duration:g}] s"))
                 continue
             extension = _keeps_original(utt, opts.sample_rate)
             if extension:
@@ -182,16 +193,22 @@ def _worker_init() -> None:
 
 
 def run_jobs(jobs: Iterator[Tuple[str, str, List[Utterance]]], shard_dir: Path, opts: PackOptions, nj: int,
-             where: str = "wav.scp", total: Optional[int] = None) -> List[ShardResult]:
-    """Pack every shard (reusing finished ones), ``nj`` processes, at most ``2 nj`` shards in flight."""
+             where: str = "wav.scp", total: Optional[int] = None,
+             histogram: Optional[DurationHistogram] = None) -> List[ShardResult]:
+    """Pack every shard (reusing finished ones), ``nj`` processes, at most ``2 nj`` shards in flight. The
+    shards' durations are merged into ``histogram`` as they come (a result keeps only its counts: memory
+    grows by a few bytes per shard, not per utterance)."""
     from tqdm import tqdm
 
     results: List[ShardResult] = []
     bar = tqdm(total=total, desc="packing", unit="utt", file=sys.stderr, mininterval=1.0)
 
     def collect(result: ShardResult) -> None:
-        results.append(result)
+        if histogram is not None:
+            histogram.merge(result.histogram)
         bar.update(result.utts + len(result.skipped))
+        result.summarise()
+        results.append(result)
 
     try:
         if nj <= 1:
@@ -219,15 +236,16 @@ def run_jobs(jobs: Iterator[Tuple[str, str, List[Utterance]]], shard_dir: Path, 
 
 
 def _report_skipped(results: List[ShardResult], out_dir: Path) -> Tuple[int, int]:
-    bad = [s for r in results for s in r.skipped if s[1] == "bad"]
-    length = [s for r in results for s in r.skipped if s[1] == "length"]
-    for kind, items in (("unusable audio", bad), ("duration", length)):
-        if items:
-            shown = "; ".join(f"{utt}: {reason}" for utt, _, reason in sorted(items)[:MAX_LISTED])
-            more = f"; and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else ""
-            logging.warning("%s: skipped %d utterance(s) for %s (listed in %s): %s%s", out_dir, len(items), kind,
+    """One warning per kind of skipped utterance, with a few examples; returns the two counts."""
+    counts = {"bad": sum(r.num_bad for r in results), "length": sum(r.num_length for r in results)}
+    for kind, what in (("bad", "unusable audio"), ("length", "duration")):
+        items = sorted(s for r in results for s in r.skipped if s[1] == kind)[:MAX_LISTED]
+        if counts[kind]:
+            shown = "; ".join(f"{utt}: {reason}" for utt, _, reason in items)
+            more = f"; and {counts[kind] - len(items)} more" if counts[kind] > len(items) else ""
+            logging.warning("%s: skipped %d utterance(s) for %s (listed in %s): %s%s", out_dir, counts[kind], what,
                             out_dir / "skipped", shown, more)
-    return len(bad), len(length)
+    return counts["bad"], counts["length"]
 
 
 def pack(data_dir: str, out_dir: str, opts: PackOptions = PackOptions(), utts_per_shard: int = 1000, nj: int = 2,
@@ -258,23 +276,28 @@ def pack(data_dir: str, out_dir: str, opts: PackOptions = PackOptions(), utts_pe
 
     utterances = iter_utterances(data_path)
     where = str(data_path / ("segments" if (data_path / "segments").is_file() else "wav.scp"))
-    results = run_jobs(shard_jobs(utterances, utts_per_shard), shard_dir, opts, nj, where)
+    histogram = DurationHistogram()
+    results = run_jobs(shard_jobs(utterances, utts_per_shard), shard_dir, opts, nj, where, histogram=histogram)
     results.sort(key=lambda r: r.name)
     num_bad, num_length = _report_skipped(results, out_path)
     num_utts = sum(r.utts for r in results)
     total = num_utts + num_bad + num_length
+    problem = None
     if not num_utts:
-        raise PackError(f"no utterance of {data_path} is usable ({num_bad} with unusable audio, {num_length} outside "
-                        f"the duration limits): see the warnings above; nothing was written to {out_path}")
-    if total and num_bad / total > max_bad_fraction:
-        raise PackError(f"{num_bad} of {total} utterances of {data_path} have unusable audio, more than "
-                        f"--max_bad_fraction {max_bad_fraction}: that is not a few broken clips but a problem of the "
-                        "whole corpus (paths? sample rate? see the warnings above)")
+        problem = (f"no utterance of {data_path} is usable ({num_bad} with unusable audio, {num_length} outside "
+                   f"the duration limits): see the warnings above; nothing was written to {out_path}")
+    elif total and num_bad / total > max_bad_fraction:
+        problem = (f"{num_bad} of {total} utterances of {data_path} have unusable audio, more than "
+                   f"--max_bad_fraction {max_bad_fraction}: that is not a few broken clips but a problem of the "
+                   "whole corpus (paths? sample rate? see the warnings above)")
+    if problem:
+        # The shards packed without the bad audio are not kept for a resumed run: once the corpus-wide
+        # problem is fixed (a disk mounted, files restored), the next run must read all of the audio again.
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise PackError(problem)
 
-    histogram = DurationHistogram()
     langs: Dict[str, dict] = {}
     for r in results:
-        histogram.merge(r.histogram)
         entry = langs.setdefault(r.lang, {"utts": 0, "seconds": 0.0, "translations": {}})
         entry["utts"] += r.utts
         entry["seconds"] = round(entry["seconds"] + r.seconds, 3)
@@ -286,17 +309,20 @@ def pack(data_dir: str, out_dir: str, opts: PackOptions = PackOptions(), utts_pe
              "duration_quantiles": histogram.quantiles(),
              "shards": [{"name": r.name, "lang": r.lang, "utts": r.utts, "seconds": r.seconds,
                          "translations": r.translations} for r in results if r.utts]}
-    for r in results:  # shards that lost every utterance are not part of the set
-        if not r.utts:
-            for suffix in (".tar", ".jsonl"):
-                (shard_dir / f"{r.name}{suffix}").unlink(missing_ok=True)
-        (shard_dir / f"{r.name}.skipped").unlink(missing_ok=True)
+    with open(tmp / "skipped", "w", encoding="utf-8") as out:  # every shard's list, in shard order
+        for r in results:
+            listed = shard_dir / f"{r.name}.skipped"
+            for utt, _, reason in json.loads(listed.read_text(encoding="utf-8")):
+                out.write(f"{utt} {reason}\n")
+            listed.unlink()
+            if not r.utts:  # a shard that lost every utterance is not part of the set
+                for suffix in (".tar", ".jsonl"):
+                    (shard_dir / f"{r.name}{suffix}").unlink(missing_ok=True)
     (tmp / INDEX).write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    skipped = sorted((utt, reason) for r in results for utt, _, reason in r.skipped)
-    (tmp / "skipped").write_text("".join(f"{u} {reason}\n" for u, reason in skipped), encoding="utf-8")
+    num_skipped = num_bad + num_length
     previous.unlink()
     write_done(tmp, identity, {"utts": num_utts, "seconds": index["seconds"], "shards": len(index["shards"]),
-                               "skipped": len(skipped)})
+                               "skipped": num_skipped})
     old = out_path.with_name(out_path.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if out_path.exists():
@@ -304,7 +330,7 @@ def pack(data_dir: str, out_dir: str, opts: PackOptions = PackOptions(), utts_pe
     os.rename(tmp, out_path)
     shutil.rmtree(old, ignore_errors=True)
     logging.info("wrote %s: %d utterances, %.1f hours in %d shards%s", out_path, num_utts, index["seconds"] / 3600,
-                 len(index["shards"]), f", {len(skipped)} skipped" if skipped else "")
+                 len(index["shards"]), f", {num_skipped} skipped" if num_skipped else "")
     return True
 
 

@@ -90,6 +90,10 @@ def input_fingerprint(train_args: List[str]) -> Dict[str, Optional[str]]:
         for value in _option_values(train_args, option):
             path = Path(value.split(",")[0].split(":")[0])
             inputs[str(path)] = _content_id(path)
+    for option in ("--train_shards", "--valid_shards", "--prompts"):  # a shard set counts by its index
+        for value in _option_values(train_args, option):
+            path = Path(value) / "index.json" if option.endswith("_shards") else Path(value)
+            inputs[str(path)] = _content_id(path)
     encoder_dirs = _option_values(train_args, "--encoder_path")
     if encoder_dirs and encoder_dirs[-1] not in ("", "none", "None"):
         model_file = (_option_values(train_args, "--encoder_model_file") or ["valid.loss.best.pth"])[-1]

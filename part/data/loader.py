@@ -150,8 +150,12 @@ class ShardIterFactory(AbsIterFactory):
 
         stream = self._stream_at(epoch)
         batches = _EpochBatches(stream, self.num_iters, self.rank, self.world_size)
+        # Forked workers start in a fraction of a second; a DDP rank (which ESPnet starts with "spawn") would
+        # otherwise spawn its workers too, each importing everything again, every epoch. They never touch CUDA.
+        context = "fork" if self.num_workers else None
         loader = DataLoader(self.loader, batch_size=None, sampler=batches, num_workers=self.num_workers,
-                            collate_fn=_identity, worker_init_fn=_worker_init if self.num_workers else None)
+                            collate_fn=_identity, worker_init_fn=_worker_init if self.num_workers else None,
+                            multiprocessing_context=context)
         return self._checked(loader, epoch, stream)
 
     def _checked(self, loader, epoch: int, stream: ExampleStream) -> Iterator[Tuple[List[str], Dict]]:

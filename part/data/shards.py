@@ -142,17 +142,26 @@ class ShardSet:
 # Reading audio
 
 
+# Open shard files a loader worker keeps: an epoch over a large set touches thousands of shards, and a
+# process may hold only so many files (often 1024); the shuffle buffer and the per-group streams of
+# temperature sampling read from a few shards at a time.
+MAX_OPEN_SHARDS = 128
+
+
 class AudioBytesError(Exception):
     """Audio inside a shard that cannot be decoded (the message names the shard and the utterance)."""
 
 
 def read_member(shard: str, offset: int, size: int, handles: Optional[Dict[str, object]] = None) -> bytes:
-    """The bytes of one audio member; ``handles`` caches open files (one per shard) across calls."""
-    f = handles.get(shard) if handles is not None else None
+    """The bytes of one audio member; ``handles`` caches open files (one per shard, the
+    ``MAX_OPEN_SHARDS`` used last) across calls."""
+    f = handles.pop(shard, None) if handles is not None else None
     if f is None:
         f = open(shard, "rb")
-        if handles is not None:
-            handles[shard] = f
+    if handles is not None:
+        handles[shard] = f  # the most recently used last
+        if len(handles) > MAX_OPEN_SHARDS:
+            handles.pop(next(iter(handles))).close()
     try:
         f.seek(offset)
         data = f.read(size)
