@@ -78,7 +78,7 @@ def build_model(adapter: str, conf: dict, seed: int = 0):
     encoder = build_encoder("conformer", 80, conf, ctc_vocab_size=vocab if adapter == "ctc_posterior" else None)
     adapter_conf = {"hidden_dim": 256} if adapter == "ctc_posterior" else {}
     adapter_module = build_adapter(adapter, encoder.output_size, 256, adapter_conf)
-    return SpeechLLM(encoder, adapter_module, llm, eos_id=2, pad_id=3).eval()
+    return SpeechLLM(encoder, adapter_module, llm, eos_id=2).eval()
 
 
 def make_features(num_utts: int, min_s: float, max_s: float, seed: int = 0) -> List[np.ndarray]:

@@ -161,7 +161,7 @@ def build_model(preset: dict, device: torch.device, gradient_checkpointing: bool
         if gradient_checkpointing:
             enable_activation_checkpointing(llm)
         adapter = build_adapter("transformer_cnn", encoder.output_size, llm_config.hidden_size, preset["adapter"])
-    model = SpeechLLM(encoder, adapter, llm, eos_id=2, pad_id=0,
+    model = SpeechLLM(encoder, adapter, llm, eos_id=2,
                       llm_dtype=llm_dtype if llm_dtype != torch.float32 else None)
     return model.to(device)
 

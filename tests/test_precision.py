@@ -35,7 +35,7 @@ def speech_llm(llm_dir, llm_dtype=None, seed=0, **llm_conf):
     encoder = build_encoder("conformer", FEAT_DIM, TINY_CONFORMER)
     adapter = build_adapter("linear", encoder.output_size, llm.get_input_embeddings().weight.size(1),
                             TINY_ADAPTERS["linear"])
-    model = SpeechLLM(encoder, adapter, llm, eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id,
+    model = SpeechLLM(encoder, adapter, llm, eos_id=tokenizer.eos_token_id,
                       llm_dtype=llm_dtype)
     return model, tokenizer
 
