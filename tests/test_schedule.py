@@ -166,3 +166,22 @@ def test_trainer_hook_trains_exactly_the_scheduled_parameters_epoch_by_epoch(llm
         # trained in the previous epoch and still carry optimizer momentum.
         assert changed == wanted, (epoch, sorted(changed ^ wanted)[:5])
         assert {n for n, p in model.named_parameters() if p.requires_grad} == params
+
+
+def test_a_task_schedule_is_never_silently_ignored(monkeypatch, caplog):
+    """ESPnet iterators other than the sequence one would drop schedule_conf.tasks without a word: refused.
+    data_conf on example lists (it shapes raw-shard batches only) is a warning."""
+    import argparse
+    import logging
+
+    from espnet2.tasks.abs_task import AbsTask
+
+    from part.tasks.part_task import PARTTask
+
+    monkeypatch.setattr(AbsTask, "build_iter_factory", classmethod(lambda cls, *a, **k: object()))
+    args = argparse.Namespace(train_shards=None, valid_shards=None, data_conf={"max_duration": 60},
+                              schedule_conf={"tasks": {1: ["asr"], 2: ["asr", "s2tt"]}}, iterator_type="category")
+    with caplog.at_level(logging.WARNING):
+        with pytest.raises(ValueError, match="would silently ignore the task schedule"):
+            PARTTask.build_iter_factory(args, None, "train")
+    assert "data_conf applies to raw-audio shards" in caplog.text

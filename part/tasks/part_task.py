@@ -33,6 +33,7 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
 
 from part.data.batch import ExamplePreprocessor, collate
+from part.data.examples import read_kv
 from part.data.loader import shard_iter_factory
 from part.model.adapters import ADAPTERS
 from part.model.encoders import ENCODERS
@@ -152,18 +153,21 @@ class PARTTask(AbsTask):
         shards = getattr(args, f"{mode}_shards", None) if mode in ("train", "valid") else None
         if shards:
             return shard_iter_factory(args, distributed_option, mode, cls.build_preprocess_fn(args, mode == "train"))
+        if mode == "train" and args.data_conf:
+            logging.warning("--data_conf applies to raw-audio shards (--train_shards) only; with example lists of "
+                            "dumped features the batches follow --batch_type/--batch_size and data_conf does nothing")
         factory = super().build_iter_factory(args, distributed_option, mode)
         schedule = ActivationSchedule.from_conf(args.schedule_conf)
-        if mode in ("train", "valid") and schedule.tasks and isinstance(factory, SequenceIterFactory):
+        if mode in ("train", "valid") and schedule.tasks:
+            if not isinstance(factory, SequenceIterFactory):
+                raise ValueError(f"schedule_conf.tasks needs the sequence iterator (--iterator_type sequence) or raw "
+                                 f"shards; {type(factory).__name__} (--iterator_type {args.iterator_type}) would "
+                                 "silently ignore the task schedule")
             data = getattr(args, f"{mode}_data_path_and_name_and_type")
             categories = Path(data[0][0]).parent / "utt2category"
             if not categories.is_file():
                 raise FileNotFoundError(f"schedule_conf.tasks needs {categories} (written by stage 3)")
-            key2task = {}
-            for line in categories.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    key, task = line.split(maxsplit=1)
-                    key2task[key] = task.strip()
+            key2task = read_kv(categories)
             factory = TaskScheduledIterFactory(factory, key2task, schedule, str(categories))
         return factory
 
