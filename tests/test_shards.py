@@ -38,8 +38,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from helpers_tiny import (PROMPTS, REPO, make_audio_data_dir, raw_train_args, shared_tiny_llm, tone_and_noise,
-                          write_prompts)
+from helpers_tiny import (PROMPTS, REPO, SUBPROCESS_ENV, make_audio_data_dir, raw_train_args, shared_tiny_llm,
+                          tone_and_noise, write_prompts)
 from part.bin import pack_shards
 from part.bin.pack_shards import pack
 from part.data.audio import read_audio, resample
@@ -48,8 +48,6 @@ from part.data.features import FeatureOptions
 from part.data.sampler import ExampleStream, SamplerConf
 from part.data.shards import DurationHistogram, ShardError, ShardSet, ShardWriter
 
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1",
-           NLTK_DATA=str(REPO / "tools" / "nltk_data"), PYTHONPATH=str(REPO))
 DIRECTIONS = ["*-en", "en-*"]
 ALL_TASKS = ["asr", "s2tt", "mt"]
 
@@ -273,7 +271,7 @@ def test_pack_killed_then_resumed_keeps_finished_shards_and_equals_an_uninterrup
     shards = out.with_name("raw.tmp") / "shards"
     cmd = [sys.executable, "-m", "part.bin.pack_shards", "--data_dir", str(data), "--out_dir", str(out),
            "--utts_per_shard", "2", "--nj", "1"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=SUBPROCESS_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None and len(list(shards.glob("*.jsonl"))) < 2:
         time.sleep(0.02)
@@ -666,7 +664,7 @@ def test_two_ranks_with_two_workers_each_read_every_example_once(raw_world, tmp_
     setup = tmp_path / "setup.json"
     setup.write_text(json.dumps({"world": {k: str(v) for k, v in raw_world.items()},
                                  "init_method": f"file://{tmp_path / 'rendezvous'}", "result": str(result)}))
-    env = dict(ENV, PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'tests'}")
+    env = dict(SUBPROCESS_ENV, PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'tests'}")
     code = "import sys, test_shards; test_shards._read_as_rank(int(sys.argv[1]), sys.argv[2])"
     ranks = [subprocess.Popen([sys.executable, "-c", code, str(rank), str(setup)], cwd=REPO, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for rank in (0, 1)]
@@ -716,17 +714,6 @@ data_conf:
     buffer_size: 8
 keep_nbest_models: 1
 """
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    # The killed subprocess runs with OMP_NUM_THREADS=1: the same thread count keeps CPU results bit-identical.
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _raw_train_args(world, out: Path) -> List[str]:
