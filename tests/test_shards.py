@@ -37,6 +37,7 @@ import kaldiio
 import numpy as np
 import pytest
 import soundfile
+import yaml
 
 from helpers_tiny import (PROMPTS, REPO, SUBPROCESS_ENV, make_audio_data_dir, raw_train_args, shared_tiny_llm,
                           tone_and_noise, write_prompts)
@@ -694,31 +695,22 @@ def test_two_ranks_with_two_workers_each_read_every_example_once(raw_world, tmp_
 
 
 # ---------------------------------------------------------------------------------------------- training
-# Two epochs of 3 updates; the encoder joins in epoch 2 and so do speech translation and MT (the task
-# schedule must reach the streaming sampler); warm-up and dropout states must resume.
-TRAIN_CONFIG = """\
-max_epoch: 2
-num_iters_per_epoch: 3
-scheduler: warmuplr
-scheduler_conf:
-    warmup_steps: 5
-schedule_conf:
-    trainable:
-        1: [adapter]
-        2: [adapter, encoder]
-    tasks:
-        1: [asr]
-        2: [asr, s2tt, mt]
-data_conf:
-    max_duration: 3.0
-    buffer_size: 8
-keep_nbest_models: 1
-"""
+def _train_config() -> str:
+    """The kill-and-resume scenario of tests/test_resilience.py (two epochs, the encoder joins in epoch 2,
+    warm-up and dropout states must resume) on shards: 3 updates an epoch, and speech translation and MT
+    join in epoch 2 too (the task schedule must reach the streaming sampler)."""
+    from test_resilience import CONFIG
+
+    config = yaml.safe_load(CONFIG)
+    config["num_iters_per_epoch"] = 3
+    config["schedule_conf"]["tasks"] = {1: ["asr"], 2: ["asr", "s2tt", "mt"]}
+    config["data_conf"] = {"max_duration": 3.0, "buffer_size": 8}
+    return yaml.safe_dump(config)
 
 
 def _raw_train_args(world, out: Path) -> List[str]:
     config = world["root"] / "conf" / "train.yaml"
-    config.write_text(TRAIN_CONFIG, encoding="utf-8")
+    config.write_text(_train_config(), encoding="utf-8")
     args = raw_train_args(world["train"], world["dev"], world["prompts"], world["llm"], out)
     args = [a.replace("num_blocks=2", "num_blocks=1") for a in args]
     return ["--config", str(config), *args, "--encoder_conf", "dropout_rate=0.1", "--num_workers", "2",

@@ -105,7 +105,7 @@ def test_parse_options_unset_options_and_help_with_values(tmp_path, args, expect
 # Every script: --help, set -euo pipefail, prints its command line
 
 SCRIPTS = ["validate_data_dir.sh", "fix_data_dir.sh", "utt2spk_to_spk2utt.sh", "spk2utt_to_utt2spk.sh",
-           "split_scp.sh"]
+           "split_scp.sh", "prepare_corpus.sh"]
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
