@@ -56,6 +56,7 @@ from part.data.corpora.base import (
     Skips,
     Utterance,
     add_common_arguments,
+    check_splits,
     kaldi_value,
     language_code,
     read_tsv_with_header,
@@ -243,19 +244,14 @@ def prepare(
     pairs = list(pairs)
     if not pairs:
         raise CorpusError("no CoVoST 2 pairs given (--pairs, e.g. fr_en,zh-CN_en)")
-    unknown = [s for s in splits if s not in SPLITS]
-    if unknown:
-        raise CorpusError(f"unknown split(s) {', '.join(unknown)}; CoVoST 2 splits are {', '.join(SPLITS)}")
+    check_splits(splits, SPLITS, "CoVoST 2")
     check_layout(covost_dir, cv_root, pairs)
     builder = WavScpBuilder(audio_format)
-    all_skips = Skips()
-    with CorpusSets(out_dir, CORPUS, all_skips) as sets:
+    with CorpusSets(out_dir, CORPUS, STRICT_REASONS, strict, ADVICE) as sets:
         for pair in pairs:
-            skips = Skips()
-            for split, utt, where in read_pair(covost_dir, cv_root, pair, splits, builder, skips, out_dir):
-                sets.add(split, pair, utt, where)
-            skips.report(f"covost2 {pair}", STRICT_REASONS, strict, ADVICE)
-            all_skips.extend(skips)
+            with sets.reading(f"covost2 {pair}") as skips:
+                for split, utt, where in read_pair(covost_dir, cv_root, pair, splits, builder, skips, out_dir):
+                    sets.add(split, pair, utt, where)
         return sets.close(splits, pairs)
 
 

@@ -47,6 +47,7 @@ from part.data.corpora.base import (
     Skips,
     Utterance,
     add_common_arguments,
+    check_splits,
     ids_problem,
     kaldi_value,
     language_code,
@@ -219,9 +220,7 @@ def prepare(
     codes = list(codes)
     if not codes:
         raise CorpusError("no FLEURS languages given (--langs, e.g. de_de,cmn_hans_cn)")
-    unknown = [s for s in splits if s not in SPLITS]
-    if unknown:
-        raise CorpusError(f"unknown split(s) {', '.join(unknown)}; FLEURS splits are {', '.join(SPLITS)}")
+    check_splits(splits, SPLITS, "FLEURS")
     if transcript not in TRANSCRIPTS:
         raise CorpusError(f"--transcript must be one of {', '.join(TRANSCRIPTS)}, not '{transcript}'")
     check_layout(root, codes, splits)
@@ -230,15 +229,12 @@ def prepare(
         tgt_lang = language_code(tgt, "--translate_to")
         translations[tgt_lang] = parallel_transcripts(root, find_config(root, tgt_lang), "raw")
     builder = WavScpBuilder(audio_format)
-    all_skips = Skips()
-    with CorpusSets(out_dir, CORPUS, all_skips) as sets:
+    with CorpusSets(out_dir, CORPUS, STRICT_REASONS, strict, ADVICE) as sets:
         for code in codes:
             for split in splits:
-                skips = Skips()
-                for utt, where in read_split(root, code, split, builder, transcript, translations, skips):
-                    sets.add(split, code, utt, where)
-                skips.report(f"fleurs {code} {split}", STRICT_REASONS, strict, ADVICE)
-                all_skips.extend(skips)
+                with sets.reading(f"fleurs {code} {split}") as skips:
+                    for utt, where in read_split(root, code, split, builder, transcript, translations, skips):
+                        sets.add(split, code, utt, where)
         return sets.close(splits, codes)
 
 
