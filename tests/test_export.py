@@ -30,11 +30,13 @@ import yaml
 from helpers_tiny import (FEAT_DIM, PROMPTS, SUBPROCESS_ENV, TINY_ADAPTERS, TINY_CONFORMER, TINY_WHISPER,
                           make_decoding_llm, make_task_dir, spread_weights)
 from part.bin import make_results, part_inference, part_score, transcribe
+from part.data.audio import AudioError
 from part.data.prompts import render
 from part.data.segment import (VadOptions, cue_times, fixed_segments, frame_energies, has_speech, merge_overlap,
                                vad_segments)
 from part.export import ExportError, export_model, read_config
 from part.inference import SpeechToText
+from part.transcription.inputs import AudioInput, list_inputs, load_recording
 
 RATE = 16000
 SCHEDULES = {  # phase -> (schedule_conf, LoRA?)
@@ -458,7 +460,7 @@ def test_list_inputs(tmp_path):
     (tmp_path / "lists" / "wav.scp").write_text("utt1 x.wav\nutt2 sox a.sph -t wav - |\nutt3\n")
     (tmp_path / "lists" / "with_header.tsv").write_text("client\tpath\tsentence\nc1\tx.wav\thello\n")
     (tmp_path / "lists" / "plain.tsv").write_text("r1\tx.wav\n")
-    found = transcribe.list_inputs([str(tmp_path / "talks"), str(tmp_path / "lists" / "wav.scp"),
+    found = list_inputs([str(tmp_path / "talks"), str(tmp_path / "lists" / "wav.scp"),
                                     str(tmp_path / "lists" / "with_header.tsv"), str(tmp_path / "lists" / "plain.tsv"),
                                     str(tmp_path / "lists" / "x.wav"), str(tmp_path / "empty_dir_missing")])
     ids = [f.id for f in found]
@@ -476,7 +478,7 @@ def test_reading_resamples_keeps_the_first_channel_and_falls_back_to_ffmpeg(tmp_
     rng = np.random.default_rng(0)
     left, right = (0.1 * rng.standard_normal(44100)).astype(np.float32), np.zeros(44100, np.float32)
     soundfile.write(str(tmp_path / "stereo.flac"), np.stack([left, right], 1), 44100, subtype="PCM_24")
-    samples = transcribe.load_recording(transcribe.AudioInput("s", str(tmp_path / "stereo.flac"), "arg"), RATE)
+    samples = load_recording(AudioInput("s", str(tmp_path / "stereo.flac"), "arg"), RATE)
     assert len(samples) == RATE
     np.testing.assert_allclose(samples, resample(left, 44100, RATE), atol=1e-5)
     # a format libsndfile does not read goes through ffmpeg when it is on PATH (here a stand-in that reads .npy)
@@ -490,9 +492,9 @@ def test_reading_resamples_keeps_the_first_channel_and_falls_back_to_ffmpeg(tmp_
                                     "assert a[a.index('-ar') + 1] == '16000' and a[-2:] == ['f32le', '-']\n"
                                     "sys.stdout.buffer.write(x.astype('<f4').tobytes())\n")
     (bin_dir / "ffmpeg").chmod(0o755)
-    inp = transcribe.AudioInput("clip", str(odd), "arg")
+    inp = AudioInput("clip", str(odd), "arg")
     monkeypatch.setenv("PATH", str(bin_dir), prepend=os.pathsep)
-    np.testing.assert_array_equal(transcribe.load_recording(inp, RATE), left[:RATE])
+    np.testing.assert_array_equal(load_recording(inp, RATE), left[:RATE])
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
-    with pytest.raises(transcribe.AudioError, match="install ffmpeg"):
-        transcribe.load_recording(inp, RATE)
+    with pytest.raises(AudioError, match="install ffmpeg"):
+        load_recording(inp, RATE)
