@@ -12,10 +12,7 @@ on stdout is 'test_sets: ...'. The options: $0 <recipe-dir> <recipe> --help
 e.g.: $0 egs/commonvoice commonvoice --langs de,fr"
 
 . "$(dirname "$0")/parse_options.sh"
-if [ $# -lt 2 ]; then
-  printf '%s\n' "${help_message}" >&2
-  exit 1
-fi
+[ $# -ge 2 ] || usage_error
 recipe_dir=$1
 recipe=$2
 shift 2

@@ -53,7 +53,8 @@ MAX_LISTED = 10
 
 __all__ = ["CorpusError", "CorpusLayoutError", "Segment", "Utterance", "SPLITS", "Skips", "CorpusSets",
            "read_tsv_rows", "read_tsv_with_header", "split_list", "check_splits", "language_code", "ids_problem",
-           "corpus_writer", "combine_data_dirs", "add_common_arguments", "run_main", "setup_logging", "kaldi_value"]
+           "corpus_writer", "combine_data_dirs", "corpus_parser", "add_output_arguments", "add_common_arguments",
+           "run_main", "setup_logging", "kaldi_value"]
 
 
 @dataclass
@@ -409,6 +410,19 @@ def combine_data_dirs(
 
 # ----------------------------------------------------------------------------------------------
 # Command lines
+
+
+def corpus_parser(command: str, description: str) -> argparse.ArgumentParser:
+    """The parser of ``python -m part.data.corpora.<command>``; its --help shows every default."""
+    return argparse.ArgumentParser(prog=f"python -m part.data.corpora.{command}", description=description,
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, splits: Sequence[str] = SPLITS) -> None:
+    """``--out_dir``, and ``--splits`` to choose among ``splits`` (none: the corpus has no such option)."""
+    parser.add_argument("--out_dir", required=True, help="where the data dirs are written")
+    if splits:
+        parser.add_argument("--splits", default=",".join(splits), help="splits to prepare")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:

@@ -51,7 +51,9 @@ from part.data.corpora.base import (
     Skips,
     Utterance,
     add_common_arguments,
+    add_output_arguments,
     check_splits,
+    corpus_parser,
     ids_problem,
     kaldi_value,
     language_code,
@@ -274,15 +276,12 @@ def prepare(
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m part.data.corpora.commonvoice",
-        description="Kaldi data dirs from a Common Voice release (e.g. cv-corpus-15.0-2023-09-08): "
-                    "<out_dir>/commonvoice_<split>_<locale> and <out_dir>/commonvoice_<split>.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = corpus_parser("commonvoice", "Kaldi data dirs from a Common Voice release (e.g. "
+                                          "cv-corpus-15.0-2023-09-08): <out_dir>/commonvoice_<split>_<locale> and "
+                                          "<out_dir>/commonvoice_<split>.")
     parser.add_argument("--root", required=True, help="the release folder holding <locale>/train.tsv and clips/")
     parser.add_argument("--langs", required=True, help="Common Voice locales, comma separated (de,fr,zh-CN)")
-    parser.add_argument("--out_dir", required=True, help="where the data dirs are written")
-    parser.add_argument("--splits", default=",".join(SPLITS), help="splits to prepare")
+    add_output_arguments(parser)
     parser.add_argument("--train_tsv", choices=("train", "validated"), default="train",
                         help="train split from train.tsv, or from validated.tsv minus the clips, speakers and "
                              "sentences of dev.tsv and test.tsv")

@@ -56,7 +56,9 @@ from part.data.corpora.base import (
     Skips,
     Utterance,
     add_common_arguments,
+    add_output_arguments,
     check_splits,
+    corpus_parser,
     kaldi_value,
     language_code,
     read_tsv_with_header,
@@ -256,17 +258,13 @@ def prepare(
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m part.data.corpora.covost2",
-        description="Kaldi data dirs with translations (text.<tgt>) from CoVoST 2: "
-                    "<out_dir>/covost2_<split>_<src>_<tgt> and <out_dir>/covost2_<split>.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = corpus_parser("covost2", "Kaldi data dirs with translations (text.<tgt>) from CoVoST 2: "
+                                      "<out_dir>/covost2_<split>_<src>_<tgt> and <out_dir>/covost2_<split>.")
     parser.add_argument("--covost_dir", required=True, help=f"folder holding {PREFIX}.<src>_<tgt>.tsv")
     parser.add_argument("--cv_root", required=True,
                         help="Common Voice release folder holding <src>/clips/ and <src>/validated.tsv")
     parser.add_argument("--pairs", required=True, help="directions as in the file names: fr_en,zh-CN_en,en_de")
-    parser.add_argument("--out_dir", required=True, help="where the data dirs are written")
-    parser.add_argument("--splits", default=",".join(SPLITS), help="splits to prepare")
+    add_output_arguments(parser)
     add_common_arguments(parser)
     return parser
 

@@ -47,7 +47,9 @@ from part.data.corpora.base import (
     Skips,
     Utterance,
     add_common_arguments,
+    add_output_arguments,
     check_splits,
+    corpus_parser,
     ids_problem,
     kaldi_value,
     language_code,
@@ -239,14 +241,11 @@ def prepare(
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m part.data.corpora.fleurs",
-        description="Kaldi data dirs from FLEURS: <out_dir>/fleurs_<split>_<code> and <out_dir>/fleurs_<split>.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = corpus_parser("fleurs", "Kaldi data dirs from FLEURS: <out_dir>/fleurs_<split>_<code> and "
+                                     "<out_dir>/fleurs_<split>.")
     parser.add_argument("--root", required=True, help="folder holding <code>/train.tsv and <code>/audio/")
     parser.add_argument("--langs", required=True, help="FLEURS configs, comma separated (de_de,cmn_hans_cn)")
-    parser.add_argument("--out_dir", required=True, help="where the data dirs are written")
-    parser.add_argument("--splits", default=",".join(SPLITS), help="splits to prepare")
+    add_output_arguments(parser)
     parser.add_argument("--transcript", choices=tuple(TRANSCRIPTS), default="raw",
                         help="raw transcription (case, punctuation) or the normalised one")
     parser.add_argument("--translate_to", default="",

@@ -39,6 +39,7 @@ from part.data.corpora.base import (
     PathLike,
     add_common_arguments,
     combine_data_dirs,
+    corpus_parser,
     run_main,
     split_list,
 )
@@ -192,15 +193,12 @@ def run_multilingual(args) -> List[str]:
 def _add_root(parser: argparse.ArgumentParser, option: str) -> None:
     variable, what = ROOTS[option]
     parser.add_argument(f"--{option}", default=os.environ.get(variable, ""),
-                        help=f"{what} (default: ${variable}, which utils/prepare_corpus.sh exports from db.sh)")
+                        help=f"{what}; taken from ${variable} (db.sh, exported by utils/prepare_corpus.sh)")
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m part.data.corpora.recipes",
-        description="Stage 1 of the recipes: data/train, data/dev and data/test_<corpus> from the corpora; "
-                    "the last stdout line is 'test_sets: ...'.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = corpus_parser("recipes", "Stage 1 of the recipes: data/train, data/dev and data/test_<corpus> from "
+                                      "the corpora; the last stdout line is 'test_sets: ...'.")
     sub = parser.add_subparsers(dest="recipe", required=True)
 
     def recipe(name: str, help_text: str) -> argparse.ArgumentParser:
