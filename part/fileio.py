@@ -17,6 +17,7 @@ Use::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import uuid
 from pathlib import Path
@@ -37,6 +38,15 @@ def is_temporary(path: PathLike) -> bool:
     """True for a name made by :func:`temporary_name` (the leftover of a killed writer)."""
     name = Path(path).name
     return name.startswith(".") and TEMPORARY_MARK in name
+
+
+def file_sha256(path: PathLike) -> str:
+    """The sha256 of a file's bytes (hex), read block by block: memory does not grow with the file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def fsync_file(path: PathLike) -> None:

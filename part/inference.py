@@ -206,7 +206,7 @@ class SpeechToText:
         """Load an exported model folder (``python -m part.bin.export``): its prompt templates, front end and
         decoding defaults come from its config.json; ``options`` (:class:`DecodeOptions` fields) override
         the defaults."""
-        from part.export import load_exported
+        from part.export.folder import load_exported
 
         model, tokenizer, config = load_exported(model_dir, device)
         names = {f.name for f in fields(DecodeOptions)}

@@ -23,6 +23,10 @@ os.environ.setdefault("NLTK_DATA", str(Path(__file__).resolve().parents[1] / "to
 
 REPO = Path(__file__).resolve().parents[1]
 FEAT_DIM = 80
+# The environment of a subprocess that trains or decodes: offline, the checkout importable, and one
+# thread (a run compared with it bit for bit runs on one thread too: see conftest.one_thread).
+SUBPROCESS_ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1",
+                      NLTK_DATA=str(REPO / "tools" / "nltk_data"), PYTHONPATH=str(REPO))
 
 # A small parallel corpus: the tokenizer is trained on it and the task dirs use it as targets.
 SENTENCES: List[Dict[str, str]] = [
@@ -59,12 +63,39 @@ TINY_ADAPTERS = {
 }
 
 
+# A toy parallel vocabulary: LLMs that must decode to varied text (inference, export) learn their
+# tokenizer from random sentences over it (:func:`word_rows`).
+WORDS = {"en": "the a cat dog sat ran on under mat table red big small house".split(),
+         "de": "die eine katze hund sass lief auf unter matte tisch rote grosse kleine haus".split()}
+
+
+def word_rows(n: int = 60, seed: int = 0) -> List[Dict[str, str]]:
+    """``n`` parallel de/en rows of 3 to 8 random :data:`WORDS` each, numbered so that no two are equal."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        idx = rng.integers(0, len(WORDS["en"]), size=int(rng.integers(3, 9)))
+        rows.append({lang: " ".join(WORDS[lang][j] for j in idx) + f" {i}" for lang in ("de", "en")})
+    return rows
+
+
+def spread_weights(module, gain: float = 2.0) -> None:
+    """Random weights large enough that greedy search does not repeat one token forever."""
+    import torch
+
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.dim() > 1:
+                p.normal_(0.0, gain / p.size(-1) ** 0.5)
+
+
 def make_tiny_llm(out_dir: Path, vocab_size: int = 200, seed: int = 0, rows: Optional[List[Dict[str, str]]] = None,
-                  **model_conf) -> Path:
+                  spread: float = 0.0, **model_conf) -> Path:
     """Write a random Qwen2 causal LM and its tokenizer (trained on ``rows``) into ``out_dir``.
 
     The result is a normal Hugging Face model directory, loadable with ``part.model.llm.load_llm`` /
-    ``load_tokenizer`` and usable as ``--llm_path``. Returns ``out_dir``.
+    ``load_tokenizer`` and usable as ``--llm_path``. ``spread``: the gain of :func:`spread_weights` (0:
+    the initialisation of transformers). Returns ``out_dir``.
     """
     import torch
 
@@ -79,6 +110,8 @@ def make_tiny_llm(out_dir: Path, vocab_size: int = 200, seed: int = 0, rows: Opt
     conf.update(model_conf)
     torch.manual_seed(seed)
     model = build_model(conf, tokenizer)
+    if spread:
+        spread_weights(model, spread)
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
     return out_dir
@@ -93,6 +126,12 @@ def shared_tiny_llm(tmp_path_factory, **kwargs) -> Path:
     if key not in _SHARED_LLMS or not (_SHARED_LLMS[key] / "config.json").is_file():
         _SHARED_LLMS[key] = make_tiny_llm(tmp_path_factory.mktemp("tiny_llm"), **kwargs)
     return _SHARED_LLMS[key]
+
+
+def make_decoding_llm(out_dir: Path) -> Path:
+    """A tiny LLM whose greedy search says something other than one token forever: 4 heads, a 300-token
+    tokenizer of :func:`word_rows`, spread weights."""
+    return make_tiny_llm(out_dir, vocab_size=300, rows=word_rows(), spread=2.0, num_heads=4, num_kv_heads=2)
 
 
 def build_tiny_speech_llm(llm_dir: Path, adapter: str = "linear", adapter_conf: Optional[dict] = None,
@@ -178,6 +217,19 @@ def make_task_dir(root: Path, tasks: Sequence[str] = ("asr",), num_utts: int = 6
     out = root / "tasks"
     write_task_dir(build_examples(feats, PROMPTS, list(tasks), ["*-en"]), out, FEAT_DIM)
     return out
+
+
+def make_training_world(root: Path, config: str, num_train: int = 6, num_valid: int = 2) -> Dict[str, Path]:
+    """What a ``part_train`` run of the tiny model reads, below ``root``: a one-layer LLM (``llm``), ASR task
+    dirs (``train``, and ``valid`` with another seed) and the YAML text ``config`` as ``conf/stage.yaml``.
+    Returns those paths and ``root`` by name."""
+    root = Path(root)
+    config_path = root / "conf" / "stage.yaml"
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(config, encoding="utf-8")
+    return dict(root=root, llm=make_tiny_llm(root / "llm", num_layers=1),
+                train=make_task_dir(root / "train", num_utts=num_train),
+                valid=make_task_dir(root / "valid", num_utts=num_valid, seed=1), config=config_path)
 
 
 def part_train_args(train_dir: Path, valid_dir: Path, llm_dir: Path, out_dir: Path, **options) -> List[str]:

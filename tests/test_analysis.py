@@ -54,13 +54,7 @@ def write_phase(phase_dir: Path, config: dict, seed: int = 0) -> None:
     torch.save(model.state_dict(), phase_dir / "valid.acc.ave.pth")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared machine: one intra-op thread is many times faster than contended threads."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

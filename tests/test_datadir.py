@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pytest
@@ -147,58 +147,21 @@ def _break_sample_rate(root, data):
     write_wav(root / "wav" / "spk1-b.wav", 8000, sample_rate=8000)
 
 
-def _break_pipe(root, data):
-    _replace_line(data / "wav.scp", 2, "spk1-b false |")
+def _edit(file: str, *changes: Tuple[int, Union[str, bytes, None]]) -> Callable[[Path, Path], None]:
+    """A breaker that replaces numbered lines of one file of the data dir: ``(line, new)``, where ``new``
+    may hold several lines, and None deletes the line."""
+    def breaker(root: Path, data: Path) -> None:
+        for number, new in changes:
+            _replace_line(data / file, number, new)
+    return breaker
 
 
-def _break_empty_transcript(root, data):
-    _replace_line(data / "text", 2, "spk1-b")
-
-
-def _break_missing_from_utt2lang(root, data):
-    _replace_line(data / "utt2lang", 3, None)
-
-
-def _break_extra_in_text(root, data):
-    _replace_line(data / "text", 4, "spk2-b words\nspk3-a not in utt2spk")
-
-
-def _break_duplicate(root, data):
-    _replace_line(data / "utt2lang", 2, "spk1-b en\nspk1-b en")
-
-
-def _break_unsorted(root, data):
-    _replace_line(data / "text", 1, "spk1-b swapped")
-    _replace_line(data / "text", 2, "spk1-a swapped")
-
-
-def _break_not_utf8(root, data):
-    _replace_line(data / "text", 3, "spk2-a caf\xe9".encode("latin-1"))
-
-
-def _break_unknown_lang(root, data):
-    _replace_line(data / "utt2lang", 3, "spk2-a klingon")
-
-
-def _break_alias_lang(root, data):
-    _replace_line(data / "utt2lang", 3, "spk2-a zh-CN")
-
-
-def _break_translation_own_lang(root, data):
-    _replace_line(data / "text.en", 1, "spk1-a an english utterance translated into english")
-    _replace_line(data / "text.en", 2, "spk2-a english for spk2-a\nspk2-b english for spk2-b")
-
-
-def _break_translation_unknown_utt(root, data):
-    _replace_line(data / "text.en", 2, "spk2-b english for spk2-b\nspk9-z nobody")
-
-
-def _break_translation_empty(root, data):
-    _replace_line(data / "text.en", 1, "spk2-a   ")
-
-
-def _break_spk2utt(root, data):
-    _replace_line(data / "spk2utt", 2, "spk2 spk2-a spk1-b")
+# Also used by other tests (and tests/test_utils_sh.py).
+_break_empty_transcript = _edit("text", (2, "spk1-b"))
+_break_missing_from_utt2lang = _edit("utt2lang", (3, None))
+_break_unsorted = _edit("text", (1, "spk1-b swapped"), (2, "spk1-a swapped"))
+_break_translation_own_lang = _edit("text.en", (1, "spk1-a an english utterance translated into english"),
+                                    (2, "spk2-a english for spk2-a\nspk2-b english for spk2-b"))
 
 
 def _break_missing_file(root, data):
@@ -213,21 +176,28 @@ BAD_INPUTS = {
     "empty file": (_break_empty_file, True, ("wav.scp", 2, "spk1-b", "empty (0 bytes)")),
     "corrupt file": (_break_corrupt_header, True, ("wav.scp", 2, "spk1-b", "corrupt")),
     "wrong sample rate": (_break_sample_rate, True, ("wav.scp", 2, "spk1-b", "8000 Hz", "16000 Hz", "reject")),
-    "failing pipe": (_break_pipe, True, ("wav.scp", 2, "spk1-b", "false", "exit status 1")),
+    "failing pipe": (_edit("wav.scp", (2, "spk1-b false |")), True,
+                     ("wav.scp", 2, "spk1-b", "false", "exit status 1")),
     "empty transcript": (_break_empty_transcript, False, ("text", 2, "spk1-b", "empty transcript")),
     "ids differ (missing)": (_break_missing_from_utt2lang, False, ("utt2spk", 3, "spk2-a", "missing from utt2lang")),
-    "ids differ (extra)": (_break_extra_in_text, False, ("text", 5, "spk3-a", "not in utt2spk")),
-    "duplicate ids": (_break_duplicate, False, ("utt2lang", 3, "spk1-b", "duplicate")),
+    "ids differ (extra)": (_edit("text", (4, "spk2-b words\nspk3-a not in utt2spk")), False,
+                           ("text", 5, "spk3-a", "not in utt2spk")),
+    "duplicate ids": (_edit("utt2lang", (2, "spk1-b en\nspk1-b en")), False,
+                      ("utt2lang", 3, "spk1-b", "duplicate")),
     "unsorted ids": (_break_unsorted, False, ("text", 2, "spk1-a", "not sorted", "spk1-b")),
-    "non-UTF-8 text": (_break_not_utf8, False, ("text", 3, "spk2-a", "UTF-8", "0xe9")),
-    "unknown language": (_break_unknown_lang, False, ("utt2lang", 3, "spk2-a", "unknown language code 'klingon'")),
-    "alias language": (_break_alias_lang, False, ("utt2lang", 3, "spk2-a", "alias", "'zh'")),
+    "non-UTF-8 text": (_edit("text", (3, "spk2-a caf\xe9".encode("latin-1"))), False,
+                       ("text", 3, "spk2-a", "UTF-8", "0xe9")),
+    "unknown language": (_edit("utt2lang", (3, "spk2-a klingon")), False,
+                         ("utt2lang", 3, "spk2-a", "unknown language code 'klingon'")),
+    "alias language": (_edit("utt2lang", (3, "spk2-a zh-CN")), False, ("utt2lang", 3, "spk2-a", "alias", "'zh'")),
     "translation into own language": (_break_translation_own_lang, False,
                                       ("text.en", 1, "spk1-a", "own language")),
-    "translation of unknown utterance": (_break_translation_unknown_utt, False,
+    "translation of unknown utterance": (_edit("text.en", (2, "spk2-b english for spk2-b\nspk9-z nobody")), False,
                                          ("text.en", 3, "spk9-z", "not in the data dir")),
-    "empty translation": (_break_translation_empty, False, ("text.en", 1, "spk2-a", "empty translation")),
-    "spk2utt inconsistent": (_break_spk2utt, False, ("spk2utt", 2, "spk2", "spk1-b", "spk1")),
+    "empty translation": (_edit("text.en", (1, "spk2-a   ")), False,
+                          ("text.en", 1, "spk2-a", "empty translation")),
+    "spk2utt inconsistent": (_edit("spk2utt", (2, "spk2 spk2-a spk1-b")), False,
+                             ("spk2utt", 2, "spk2", "spk1-b", "spk1")),
     "missing file": (_break_missing_file, False, ("utt2lang", None, None, "required file missing")),
 }
 

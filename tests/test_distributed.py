@@ -12,7 +12,6 @@ the encoder's gradients would not be averaged across ranks (and its replica chec
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,11 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers_tiny import REPO, make_task_dir, make_tiny_llm, part_train_args
+from helpers_tiny import REPO, SUBPROCESS_ENV, make_training_world, part_train_args
 
-# One thread per rank: two ranks share the two cores of a CI machine.
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1",
-           NLTK_DATA=str(REPO / "tools" / "nltk_data"), PYTHONPATH=str(REPO))
 CONFIG = """\
 max_epoch: 2
 batch_size: 4
@@ -63,15 +59,10 @@ def equal_length_targets(task_dir: Path, llm_dir: Path, seed: int) -> None:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("distributed")
-    llm = make_tiny_llm(root / "llm", num_layers=1)
-    train = make_task_dir(root / "train", num_utts=8)
-    valid = make_task_dir(root / "valid", num_utts=2, seed=1)
-    equal_length_targets(train, llm, 0)
-    equal_length_targets(valid, llm, 1)
-    config = root / "stage.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
-    return dict(root=root, llm=llm, train=train, valid=valid, config=config)
+    world = make_training_world(tmp_path_factory.mktemp("distributed"), CONFIG, num_train=8)
+    equal_length_targets(world["train"], world["llm"], 0)
+    equal_length_targets(world["valid"], world["llm"], 1)
+    return world
 
 
 def stage_args(setup, out: Path):
@@ -106,7 +97,8 @@ def run_ranks(commands, root: Path, name: str):
     for rank, cmd in enumerate(commands):
         logs.append(root / f"{name}.rank{rank}.log")
         with open(logs[-1], "w") as log:
-            procs.append(subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=log))
+            # SUBPROCESS_ENV: one thread per rank, as two ranks share the two cores of a CI machine.
+            procs.append(subprocess.Popen(cmd, cwd=REPO, env=SUBPROCESS_ENV, stdout=subprocess.DEVNULL, stderr=log))
     try:
         codes = [p.wait(timeout=600) for p in procs]
     finally:

@@ -27,17 +27,18 @@ import soundfile
 import torch
 import yaml
 
-from helpers_tiny import FEAT_DIM, PROMPTS, REPO, TINY_ADAPTERS, TINY_CONFORMER, TINY_WHISPER, make_task_dir
+from helpers_tiny import (FEAT_DIM, PROMPTS, SUBPROCESS_ENV, TINY_ADAPTERS, TINY_CONFORMER, TINY_WHISPER,
+                          make_decoding_llm, make_task_dir, spread_weights)
 from part.bin import make_results, part_inference, part_score, transcribe
+from part.data.audio import AudioError
 from part.data.prompts import render
 from part.data.segment import (VadOptions, cue_times, fixed_segments, frame_energies, has_speech, merge_overlap,
                                vad_segments)
 from part.export import ExportError, export_model, read_config
 from part.inference import SpeechToText
+from part.transcription.inputs import AudioInput, list_inputs, load_recording
 
 RATE = 16000
-WORDS = {"en": "the a cat dog sat ran on under mat table red big small house".split(),
-         "de": "die eine katze hund sass lief auf unter matte tisch rote grosse kleine haus".split()}
 SCHEDULES = {  # phase -> (schedule_conf, LoRA?)
     "phase1": ({"trainable": {1: ["adapter"]}, "tasks": {1: ["asr"]}}, False),
     "phase2": ({"trainable": {1: ["adapter", "encoder", "llm_lora"]},
@@ -45,37 +46,7 @@ SCHEDULES = {  # phase -> (schedule_conf, LoRA?)
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _spread(module: torch.nn.Module, gain: float = 2.0) -> None:
-    """Random weights large enough that greedy search does not repeat one token forever."""
-    with torch.no_grad():
-        for p in module.parameters():
-            if p.dim() > 1:
-                p.normal_(0.0, gain / p.size(-1) ** 0.5)
-
-
-def _make_llm(out_dir: Path) -> Path:
-    from part.bin.pretrain_llm import DEFAULTS, build_model, train_tokenizer
-
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(60):
-        idx = rng.integers(0, len(WORDS["en"]), size=int(rng.integers(3, 9)))
-        rows.append({lang: " ".join(WORDS[lang][j] for j in idx) + f" {i}" for lang in ("de", "en")})
-    tokenizer = train_tokenizer(rows, ["de", "en"], 300, out_dir)
-    torch.manual_seed(0)
-    llm = build_model(dict(DEFAULTS, hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2,
-                           intermediate_size=64), tokenizer)
-    _spread(llm)
-    llm.save_pretrained(str(out_dir))
-    return out_dir
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _phase_config(phase: str, llm_path: str, stats: Path, encoder: str = "conformer", **extra) -> dict:
@@ -98,7 +69,7 @@ def _train_phase(exp: Path, config: dict, root: Path, seed: int) -> None:
 
     model = build_model({**config, "llm_path": str(root / config["llm_path"])})
     torch.manual_seed(seed)
-    _spread(model.adapter, 1.0)
+    spread_weights(model.adapter, 1.0)
     with torch.no_grad():
         for name, p in model.llm.named_parameters():
             if "lora_" in name:
@@ -113,7 +84,7 @@ def world(tmp_path_factory):
     """A recipe-like tree with a trained-looking PART run (phase1, phase2 with LoRA), decoded and scored, and
     its phase2 exported twice: LoRA merged and LoRA apart."""
     root = tmp_path_factory.mktemp("recipe")
-    llm_dir = _make_llm(root / "exp" / "llm")
+    llm_dir = make_decoding_llm(root / "exp" / "llm")
     make_task_dir(root / "dump" / "train", tasks=("asr", "s2tt", "mt"), num_utts=6)
     test_set = make_task_dir(root / "dump" / "test", tasks=("asr", "s2tt"), num_utts=4, seed=3)
     stats = root / "dump" / "feats_stats.npz"  # global CMVN statistics of real speech, as stage 2 computes them
@@ -185,12 +156,11 @@ def test_exported_folder_decodes_like_the_experiment_anywhere(world, tmp_path):
     script = tmp_path / "decode.py"
     script.write_text(_FRESH_PROCESS)
     moved = {world.llm_dir: world.llm_dir.with_name("llm.moved"), world.stats: world.stats.with_name("stats.moved")}
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     for src, dst in moved.items():  # nothing of the training run may be needed any more
         src.rename(dst)
     try:
         proc = subprocess.run([sys.executable, str(script), str(tmp_path / "examples.npz"), str(merged), str(apart),
-                               str(tmp_path)], cwd=elsewhere, env=env, stdout=subprocess.PIPE,
+                               str(tmp_path)], cwd=elsewhere, env=SUBPROCESS_ENV, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, timeout=300)
     finally:
         for src, dst in moved.items():
@@ -490,7 +460,7 @@ def test_list_inputs(tmp_path):
     (tmp_path / "lists" / "wav.scp").write_text("utt1 x.wav\nutt2 sox a.sph -t wav - |\nutt3\n")
     (tmp_path / "lists" / "with_header.tsv").write_text("client\tpath\tsentence\nc1\tx.wav\thello\n")
     (tmp_path / "lists" / "plain.tsv").write_text("r1\tx.wav\n")
-    found = transcribe.list_inputs([str(tmp_path / "talks"), str(tmp_path / "lists" / "wav.scp"),
+    found = list_inputs([str(tmp_path / "talks"), str(tmp_path / "lists" / "wav.scp"),
                                     str(tmp_path / "lists" / "with_header.tsv"), str(tmp_path / "lists" / "plain.tsv"),
                                     str(tmp_path / "lists" / "x.wav"), str(tmp_path / "empty_dir_missing")])
     ids = [f.id for f in found]
@@ -508,7 +478,7 @@ def test_reading_resamples_keeps_the_first_channel_and_falls_back_to_ffmpeg(tmp_
     rng = np.random.default_rng(0)
     left, right = (0.1 * rng.standard_normal(44100)).astype(np.float32), np.zeros(44100, np.float32)
     soundfile.write(str(tmp_path / "stereo.flac"), np.stack([left, right], 1), 44100, subtype="PCM_24")
-    samples = transcribe.load_recording(transcribe.AudioInput("s", str(tmp_path / "stereo.flac"), "arg"), RATE)
+    samples = load_recording(AudioInput("s", str(tmp_path / "stereo.flac"), "arg"), RATE)
     assert len(samples) == RATE
     np.testing.assert_allclose(samples, resample(left, 44100, RATE), atol=1e-5)
     # a format libsndfile does not read goes through ffmpeg when it is on PATH (here a stand-in that reads .npy)
@@ -522,9 +492,9 @@ def test_reading_resamples_keeps_the_first_channel_and_falls_back_to_ffmpeg(tmp_
                                     "assert a[a.index('-ar') + 1] == '16000' and a[-2:] == ['f32le', '-']\n"
                                     "sys.stdout.buffer.write(x.astype('<f4').tobytes())\n")
     (bin_dir / "ffmpeg").chmod(0o755)
-    inp = transcribe.AudioInput("clip", str(odd), "arg")
+    inp = AudioInput("clip", str(odd), "arg")
     monkeypatch.setenv("PATH", str(bin_dir), prepend=os.pathsep)
-    np.testing.assert_array_equal(transcribe.load_recording(inp, RATE), left[:RATE])
+    np.testing.assert_array_equal(load_recording(inp, RATE), left[:RATE])
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
-    with pytest.raises(transcribe.AudioError, match="install ffmpeg"):
-        transcribe.load_recording(inp, RATE)
+    with pytest.raises(AudioError, match="install ffmpeg"):
+        load_recording(inp, RATE)

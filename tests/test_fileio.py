@@ -1,12 +1,14 @@
-"""part.fileio: a file is replaced whole or not at all; part.cli.str2bool."""
+"""part.fileio: a file is replaced whole or not at all, and hashed in blocks; part.cli.str2bool."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 
 import pytest
 
 from part.cli import str2bool
-from part.fileio import atomic_path, atomic_write_bytes, atomic_write_lines, atomic_write_text, is_temporary
+from part.fileio import (atomic_path, atomic_write_bytes, atomic_write_lines, atomic_write_text, file_sha256,
+                         is_temporary)
 
 
 def test_atomic_writes_replace_the_file(tmp_path):
@@ -37,6 +39,12 @@ def test_atomic_path_keeps_the_suffix_for_writers_that_need_it(tmp_path):
         assert tmp.suffix == ".png" and tmp.parent == tmp_path and is_temporary(tmp)
         tmp.write_bytes(b"png")
     assert (tmp_path / "fig.png").read_bytes() == b"png" and not is_temporary(tmp_path / "fig.png")
+
+
+def test_file_sha256_reads_a_file_larger_than_its_block(tmp_path):
+    data = bytes(range(256)) * 5000  # 1.28 MB: more than one 1 MiB block
+    (tmp_path / "f").write_bytes(data)
+    assert file_sha256(tmp_path / "f") == hashlib.sha256(data).hexdigest()
 
 
 def test_str2bool():

@@ -24,8 +24,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("NLTK_DATA", str(Path(__file__).resolve().parents[1] / "tools" / "nltk_data"))
 
+from helpers_tiny import make_decoding_llm, spread_weights  # noqa: E402
 from part.bin import part_inference  # noqa: E402
-from part.bin.pretrain_llm import DEFAULTS, build_model, train_tokenizer  # noqa: E402
 from part.data.batch import ExamplePreprocessor, collate  # noqa: E402
 from part.data.prompts import escape, render  # noqa: E402
 from part.inference import SpeechToText, load_model, stop_token_ids  # noqa: E402
@@ -36,48 +36,17 @@ from part.model.speech_llm import SpeechLLM  # noqa: E402
 
 PROMPTS = {"asr": "<speech><|{src}|><|transcribe|>", "s2tt": "<speech><|{src}|><|translate|><|{tgt}|>",
            "mt": "{text}<|{src}|><|translate|><|{tgt}|>"}
-WORDS = {"en": "the a cat dog sat ran on under mat table red big small house".split(),
-         "de": "die eine katze hund sass lief auf unter matte tisch rote grosse kleine haus".split()}
 ENCODER_CONF = dict(output_size=32, attention_heads=2, linear_units=64, num_blocks=2, cnn_module_kernel=7)
 
 
-def _rows(n=60):
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(n):
-        idx = rng.integers(0, len(WORDS["en"]), size=int(rng.integers(3, 9)))
-        rows.append({lang: " ".join(WORDS[lang][j] for j in idx) + f" {i}" for lang in ("de", "en")})
-    return rows
-
-
-def _spread(module: torch.nn.Module, gain: float = 2.0) -> None:
-    """Random weights large enough that greedy search does not repeat one token forever."""
-    with torch.no_grad():
-        for p in module.parameters():
-            if p.dim() > 1:
-                p.normal_(0.0, gain / p.size(-1) ** 0.5)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a shared, busy machine more threads make these tiny models many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def world(one_thread, tmp_path_factory):
+def world(tmp_path_factory):
     """A recipe-like tree: exp/tiny_llm (random Qwen2 + tokenizer) and exp/part/phase1 (config.yaml + model)."""
     root = tmp_path_factory.mktemp("recipe")
-    llm_dir = root / "exp" / "tiny_llm"
-    tokenizer = train_tokenizer(_rows(), ["de", "en"], 300, llm_dir)
-    torch.manual_seed(0)
-    llm = build_model(dict(DEFAULTS, hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2,
-                           intermediate_size=64), tokenizer)
-    _spread(llm)
-    llm.save_pretrained(str(llm_dir))
+    llm_dir = make_decoding_llm(root / "exp" / "tiny_llm")
     config = dict(model_type="speech_llm", llm_path="exp/tiny_llm", llm_conf={}, tokenizer_path=None, lora_conf={},
                   encoder="conformer", encoder_conf=ENCODER_CONF, encoder_path=None,
                   encoder_model_file="valid.loss.best.pth", input_size=80, speech_adapter="ctc_posterior",
@@ -138,7 +107,7 @@ def _transformer_cnn_model(world):
     torch.manual_seed(3)
     encoder = build_encoder("conformer", 80, ENCODER_CONF)
     adapter = build_adapter("transformer_cnn", 32, 32, dict(d_model=32, num_heads=2, ffn_dim=64, stride=2))
-    _spread(adapter, 1.0)
+    spread_weights(adapter, 1.0)
     tok = world.tokenizer
     return SpeechLLM(encoder, adapter, world.model.llm, tok.eos_token_id).eval()
 

@@ -26,13 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers_tiny import REPO, make_task_dir, make_tiny_llm, part_train_args
+from helpers_tiny import REPO, SUBPROCESS_ENV, make_training_world, part_train_args
 
-# One thread in every process (see `one_thread`): the killed subprocess and the in-process runs overlap
-# on a 2-core machine, and the same thread count everywhere keeps CPU results bit-identical.
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1",
-           NLTK_DATA=str(REPO / "tools" / "nltk_data"), PYTHONPATH=str(REPO))
-
+# One thread in every process (SUBPROCESS_ENV, the fixture `one_thread`): the killed subprocess and the
+# in-process runs overlap on a 2-core machine, and the same thread count everywhere keeps CPU results
+# bit-identical.
 # Two epochs; the encoder joins the adapter in epoch 2 (the resumed run must know where it is in the
 # schedule); a per-step warm-up scheduler (its state must resume); dropout (the random state must resume).
 CONFIG = """\
@@ -54,23 +52,12 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resilience")
-    llm = make_tiny_llm(root / "llm", num_layers=1)
-    train = make_task_dir(root / "train", num_utts=6)
-    valid = make_task_dir(root / "valid", num_utts=2, seed=1)
-    return dict(root=root, llm=llm, train=train, valid=valid, config=write(root / "conf" / "stage.yaml", CONFIG))
+    return make_training_world(tmp_path_factory.mktemp("resilience"), CONFIG)
 
 
 def train_args(world, out: Path, config: Path = None, **options):
@@ -118,7 +105,7 @@ def _start_and_kill_in_epoch_2(world, out: Path, args=None):
     cmd = [sys.executable, "-m", "part.bin.run_training", "--name", "test", "--output_dir", str(out), "--",
            *(args or train_args(world, out))]
     with open(log, "w") as stderr:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=stderr)
+        proc = subprocess.Popen(cmd, cwd=REPO, env=SUBPROCESS_ENV, stdout=subprocess.DEVNULL, stderr=stderr)
 
     def watch():
         # An epoch of the tiny model lasts a fraction of a second: once epoch 1's checkpoint exists, look at

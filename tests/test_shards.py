@@ -37,9 +37,10 @@ import kaldiio
 import numpy as np
 import pytest
 import soundfile
+import yaml
 
-from helpers_tiny import (PROMPTS, REPO, make_audio_data_dir, raw_train_args, shared_tiny_llm, tone_and_noise,
-                          write_prompts)
+from helpers_tiny import (PROMPTS, REPO, SUBPROCESS_ENV, make_audio_data_dir, raw_train_args, shared_tiny_llm,
+                          tone_and_noise, write_prompts)
 from part.bin import pack_shards
 from part.bin.pack_shards import pack
 from part.data.audio import read_audio, resample
@@ -48,8 +49,6 @@ from part.data.features import FeatureOptions
 from part.data.sampler import ExampleStream, SamplerConf
 from part.data.shards import DurationHistogram, ShardError, ShardSet, ShardWriter
 
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1",
-           NLTK_DATA=str(REPO / "tools" / "nltk_data"), PYTHONPATH=str(REPO))
 DIRECTIONS = ["*-en", "en-*"]
 ALL_TASKS = ["asr", "s2tt", "mt"]
 
@@ -273,7 +272,7 @@ def test_pack_killed_then_resumed_keeps_finished_shards_and_equals_an_uninterrup
     shards = out.with_name("raw.tmp") / "shards"
     cmd = [sys.executable, "-m", "part.bin.pack_shards", "--data_dir", str(data), "--out_dir", str(out),
            "--utts_per_shard", "2", "--nj", "1"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=SUBPROCESS_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None and len(list(shards.glob("*.jsonl"))) < 2:
         time.sleep(0.02)
@@ -666,7 +665,7 @@ def test_two_ranks_with_two_workers_each_read_every_example_once(raw_world, tmp_
     setup = tmp_path / "setup.json"
     setup.write_text(json.dumps({"world": {k: str(v) for k, v in raw_world.items()},
                                  "init_method": f"file://{tmp_path / 'rendezvous'}", "result": str(result)}))
-    env = dict(ENV, PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'tests'}")
+    env = dict(SUBPROCESS_ENV, PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'tests'}")
     code = "import sys, test_shards; test_shards._read_as_rank(int(sys.argv[1]), sys.argv[2])"
     ranks = [subprocess.Popen([sys.executable, "-c", code, str(rank), str(setup)], cwd=REPO, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for rank in (0, 1)]
@@ -696,42 +695,22 @@ def test_two_ranks_with_two_workers_each_read_every_example_once(raw_world, tmp_
 
 
 # ---------------------------------------------------------------------------------------------- training
-# Two epochs of 3 updates; the encoder joins in epoch 2 and so do speech translation and MT (the task
-# schedule must reach the streaming sampler); warm-up and dropout states must resume.
-TRAIN_CONFIG = """\
-max_epoch: 2
-num_iters_per_epoch: 3
-scheduler: warmuplr
-scheduler_conf:
-    warmup_steps: 5
-schedule_conf:
-    trainable:
-        1: [adapter]
-        2: [adapter, encoder]
-    tasks:
-        1: [asr]
-        2: [asr, s2tt, mt]
-data_conf:
-    max_duration: 3.0
-    buffer_size: 8
-keep_nbest_models: 1
-"""
+def _train_config() -> str:
+    """The kill-and-resume scenario of tests/test_resilience.py (two epochs, the encoder joins in epoch 2,
+    warm-up and dropout states must resume) on shards: 3 updates an epoch, and speech translation and MT
+    join in epoch 2 too (the task schedule must reach the streaming sampler)."""
+    from test_resilience import CONFIG
 
-
-@pytest.fixture(scope="module")
-def one_thread():
-    # The killed subprocess runs with OMP_NUM_THREADS=1: the same thread count keeps CPU results bit-identical.
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    config = yaml.safe_load(CONFIG)
+    config["num_iters_per_epoch"] = 3
+    config["schedule_conf"]["tasks"] = {1: ["asr"], 2: ["asr", "s2tt", "mt"]}
+    config["data_conf"] = {"max_duration": 3.0, "buffer_size": 8}
+    return yaml.safe_dump(config)
 
 
 def _raw_train_args(world, out: Path) -> List[str]:
     config = world["root"] / "conf" / "train.yaml"
-    config.write_text(TRAIN_CONFIG, encoding="utf-8")
+    config.write_text(_train_config(), encoding="utf-8")
     args = raw_train_args(world["train"], world["dev"], world["prompts"], world["llm"], out)
     args = [a.replace("num_blocks=2", "num_blocks=1") for a in args]
     return ["--config", str(config), *args, "--encoder_conf", "dropout_rate=0.1", "--num_workers", "2",

@@ -4,7 +4,6 @@ for decoding (part.inference)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -13,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from helpers_tiny import PROMPTS, REPO, make_task_dir, part_train_args, shared_tiny_llm
+from helpers_tiny import PROMPTS, REPO, SUBPROCESS_ENV, make_task_dir, part_train_args, shared_tiny_llm
 
 STAGE1 = {
     "schedule_conf": {"trainable": {1: ["adapter", "encoder"]}, "tasks": {1: ["asr"]}},
@@ -35,11 +34,6 @@ for cmd in json.loads(sys.argv[1]):
 """
 
 
-def _env():
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(REPO),
-               NLTK_DATA=str(REPO / "tools" / "nltk_data"), OMP_NUM_THREADS="1")
-    return env
-
 
 @pytest.fixture(scope="module")
 def chained(tmp_path_factory):
@@ -56,7 +50,7 @@ def chained(tmp_path_factory):
         if name == "phase2":
             cmd += ["--init_param", str(root / "phase1" / "valid.acc.ave.pth")]
         cmds.append(cmd)
-    proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(cmds)], cwd=REPO, env=_env(),
+    proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(cmds)], cwd=REPO, env=SUBPROCESS_ENV,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return dict(root=root, llm_dir=llm_dir, tasks=tasks, log=proc.stderr)

@@ -74,6 +74,15 @@ def test_parse_options_help(options_script, flag):
     assert proc.stdout.startswith("Usage: ") and "--use-gpu" in proc.stdout
 
 
+@pytest.mark.parametrize("name, args", [("fix_data_dir.sh", []), ("validate_data_dir.sh", ["a", "b"]),
+                                        ("utt2spk_to_spk2utt.sh", ["a", "b"]), ("split_scp.sh", ["in.scp"]),
+                                        ("prepare_corpus.sh", ["egs/commonvoice"])])
+def test_wrong_arguments_print_the_help_on_stderr(name, args):
+    proc = bash(str(UTILS / name), *args)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert f"Usage: {UTILS / name}" in proc.stderr
+
+
 # A script whose help shows the values the options were given (as egs/TEMPLATE/part.sh shows a recipe's), and
 # an option declared without a value, which stays unset unless given.
 USAGE_SCRIPT = """#!/usr/bin/env bash
@@ -101,11 +110,19 @@ def test_parse_options_unset_options_and_help_with_values(tmp_path, args, expect
     assert proc.stdout.strip() == expected
 
 
+def test_usage_error_shows_the_usage_function(tmp_path):
+    script = tmp_path / "script.sh"
+    script.write_text(USAGE_SCRIPT.format(utils=UTILS).replace('\necho "stage=', '\n[ $# -eq 0 ] || usage_error\necho "stage='))
+    proc = bash(str(script), "--stage", "7", "extra")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip() == "--stage 7 --langs <not given>"
+
+
 # ----------------------------------------------------------------------------------------------
 # Every script: --help, set -euo pipefail, prints its command line
 
 SCRIPTS = ["validate_data_dir.sh", "fix_data_dir.sh", "utt2spk_to_spk2utt.sh", "spk2utt_to_utt2spk.sh",
-           "split_scp.sh"]
+           "split_scp.sh", "prepare_corpus.sh"]
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

@@ -13,10 +13,7 @@ e.g.: $0 data/train"
 
 utils_dir=$(dirname "$0")
 . "${utils_dir}/parse_options.sh"
-if [ $# -ne 1 ]; then
-  printf '%s\n' "${help_message}" >&2
-  exit 1
-fi
+[ $# -eq 1 ] || usage_error
 . "${utils_dir}/find_python.sh"
 
 "${python}" -m part.bin.datadir fix "$1"

@@ -20,7 +20,24 @@
 # `--help` or `-h` prints the help and exits 0, after the other options have been parsed: a script that
 # defines a function `usage` gets it called then (so its help can show the values the options were given,
 # e.g. a recipe's choices that its run.sh passes before the user's options); otherwise $help_message is
-# printed.
+# printed. A script given the wrong arguments calls `usage_error`: the same help on stderr, exit status 1:
+#
+#   [ $# -eq 1 ] || usage_error
+
+_po_print_help() {
+  if declare -F usage >/dev/null; then
+    usage
+  elif [ -n "${help_message:-}" ]; then
+    printf '%s\n' "${help_message}"
+  else
+    echo "$0: no help message; read the options defined at the top of $0"
+  fi
+}
+
+usage_error() {
+  _po_print_help >&2
+  exit 1
+}
 
 _po_help=false
 while [ $# -gt 0 ]; do
@@ -69,13 +86,7 @@ while [ $# -gt 0 ]; do
   printf -v "${_po_var}" '%s' "${_po_value}"
 done
 if [ "${_po_help}" = true ]; then
-  if declare -F usage >/dev/null; then
-    usage
-  elif [ -n "${help_message:-}" ]; then
-    printf '%s\n' "${help_message}"
-  else
-    echo "$0: no help message; read the options defined at the top of $0"
-  fi
+  _po_print_help
   exit 0
 fi
 unset _po_name _po_value _po_var _po_help

@@ -8,10 +8,7 @@ help_message="Usage: $0 [<spk2utt>] > utt2spk
 e.g.: $0 data/train/spk2utt > data/train/utt2spk"
 
 . "$(dirname "$0")/parse_options.sh"
-if [ $# -gt 1 ]; then
-  printf '%s\n' "${help_message}" >&2
-  exit 1
-fi
+[ $# -le 1 ] || usage_error
 
 awk '
   NF == 1 { printf("%s: line %d: speaker %s has no utterances\n", FILENAME, FNR, $1) > "/dev/stderr"; bad = 1; exit 1 }

@@ -14,10 +14,7 @@ Options:
 e.g.: $0 data/train/wav.scp exp/split/wav.1.scp exp/split/wav.2.scp"
 
 . "$(dirname "$0")/parse_options.sh"
-if [ $# -lt 2 ]; then
-  printf '%s\n' "${help_message}" >&2
-  exit 1
-fi
+[ $# -ge 2 ] || usage_error
 in_scp=$1
 shift
 for out in "$@"; do

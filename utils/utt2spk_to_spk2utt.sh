@@ -9,10 +9,7 @@ help_message="Usage: $0 [<utt2spk>] > spk2utt
 e.g.: $0 data/train/utt2spk > data/train/spk2utt"
 
 . "$(dirname "$0")/parse_options.sh"
-if [ $# -gt 1 ]; then
-  printf '%s\n' "${help_message}" >&2
-  exit 1
-fi
+[ $# -le 1 ] || usage_error
 
 awk '
   NF == 0 { next }

@@ -57,6 +57,7 @@ from part.data.datadir import (
     TRANSLATION_PREFIX,
     DataDir,
     DataDirError,
+    read_data_dir,
     utt2spk_to_spk2utt,
     validate_data_dir,
     write_kaldi_file,
@@ -317,7 +318,7 @@ def extract_feats(
     if len(report.errors) > MAX_ERRORS_SHOWN:
         logging.error(f"... and {len(report.errors) - MAX_ERRORS_SHOWN} more problems")
     report.raise_for_errors()
-    data = report.data
+    data = read_data_dir(data_path)
     utts = data.utt_ids
     if not utts:
         raise FeatureError(f"{data_path} has no utterances")

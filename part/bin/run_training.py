@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import hashlib
 import json
 import logging
 import os
@@ -39,7 +38,7 @@ from typing import Dict, List, Optional, Tuple
 
 import yaml
 
-from part.fileio import atomic_write_text
+from part.fileio import atomic_write_text, file_sha256
 
 FINGERPRINT = "stage_options.json"
 DONE = ".done"
@@ -76,11 +75,7 @@ def _content_id(path: Path) -> Optional[str]:
         return None
     if path.stat().st_size > HASH_LIMIT:
         return f"size:{path.stat().st_size}"
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 def input_fingerprint(train_args: List[str]) -> Dict[str, Optional[str]]:

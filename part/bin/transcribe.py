@@ -36,180 +36,23 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import logging
 import math
-import os
-import shutil
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, TextIO, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from part.data.audio import AudioError
 from part.cli import str2bool
-from part.data.segment import (Segment, VadOptions, cue_times, fixed_segments, has_speech, merge_overlap,
-                               vad_segments)
+from part.data.audio import AudioError
+from part.data.segment import Segment, VadOptions, fixed_segments, has_speech, vad_segments
+from part.transcription.inputs import list_inputs, load_recording
+from part.transcription.outputs import Recording, Writer
 
-AUDIO_EXTENSIONS = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".oga", ".sph", ".aif", ".aiff", ".au", ".w64",
-                    ".caf", ".m4a", ".aac", ".wma", ".webm", ".mp4", ".mkv", ".amr"}
-MIN_SAMPLE_RATE = 8000  # below it the band speech needs is gone: resampling cannot bring it back
 LOOKAHEAD_BATCHES = 4  # segments gathered before decoding, sorted by length so that batches pad little
 
 logger = logging.getLogger("transcribe")
-
-
-# ---------------------------------------------------------------------------------------------- inputs
-@dataclass
-class AudioInput:
-    """One recording to transcribe: its id, its ``wav.scp``-style entry (a path or ``cmd |``), where it was
-    listed (an argument, or ``list:line``), and a problem found while listing it (then it is reported, not read)."""
-
-    id: str
-    entry: str
-    origin: str
-    error: Optional[str] = None
-
-    @property
-    def where(self) -> str:
-        """How messages name it: the argument, or the list's file and line with the id."""
-        return self.origin if self.origin == self.entry else f"{self.origin} ('{self.id}')"
-
-
-def _resolve_listed(path: str, list_file: Path) -> str:
-    """A path from a list: as is if it exists (relative to the current directory), else relative to the list."""
-    if os.path.isabs(path) or os.path.exists(path) or path.rstrip().endswith("|"):
-        return path
-    beside = list_file.parent / path
-    return str(beside) if beside.exists() else path
-
-
-def read_wav_scp(path: Path) -> List[AudioInput]:
-    out = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            uid, _, entry = line.partition(" ")
-            where = f"{path}:{n}"
-            if not entry.strip():
-                out.append(AudioInput(uid, "", where, "no path (expected `id path`)"))
-                continue
-            out.append(AudioInput(uid, _resolve_listed(entry.strip(), path), where))
-    return out
-
-
-def read_tsv(path: Path) -> List[AudioInput]:
-    """``id<TAB>path`` rows, or rows under a header line with a ``path`` (and optionally ``id``) column."""
-    with path.open(encoding="utf-8", newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    rows = [(n, r) for n, r in enumerate(rows, 1) if any(c.strip() for c in r)]
-    if not rows:
-        return []
-    header = [c.strip().lower() for c in rows[0][1]]
-    if "path" in header:
-        path_col, id_col = header.index("path"), header.index("id") if "id" in header else None
-        rows = rows[1:]
-    else:
-        path_col, id_col = 1, 0
-    out = []
-    for n, row in rows:
-        where = f"{path}:{n}"
-        if len(row) <= max(path_col, id_col or 0) or not row[path_col].strip():
-            out.append(AudioInput(f"{path.stem}:{n}", "", where,
-                                  "no path (expected " + ("a path column)" if id_col is None else "id<TAB>path)")))
-            continue
-        entry = row[path_col].strip()
-        uid = row[id_col].strip() if id_col is not None else Path(entry).with_suffix("").as_posix()
-        out.append(AudioInput(uid, _resolve_listed(entry, path), where))
-    return out
-
-
-def list_inputs(arguments: Iterable[str]) -> List[AudioInput]:
-    """Every recording named by the command-line inputs, in order (folders sorted by path)."""
-    out: List[AudioInput] = []
-    for arg in arguments:
-        path = Path(arg)
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-            if not files:
-                out.append(AudioInput(arg, arg, arg, f"folder '{arg}' holds no audio file "
-                                                     f"({', '.join(sorted(AUDIO_EXTENSIONS))})"))
-            out += [AudioInput(p.relative_to(path).with_suffix("").as_posix(), str(p), arg) for p in files]
-        elif path.name == "wav.scp" or path.suffix == ".scp":
-            out += read_wav_scp(path) if path.is_file() else [AudioInput(arg, arg, arg, f"list '{arg}' not found")]
-        elif path.suffix.lower() == ".tsv":
-            out += read_tsv(path) if path.is_file() else [AudioInput(arg, arg, arg, f"list '{arg}' not found")]
-        else:
-            out.append(AudioInput(path.stem, arg, arg))
-    counts: Dict[str, int] = {}
-    for inp in out:  # ids name outputs (srt files, jsonl lines): make repeated ones unique
-        counts[inp.id] = counts.get(inp.id, 0) + 1
-        if counts[inp.id] > 1:
-            inp.id = f"{inp.id}-{counts[inp.id]}"
-    return out
-
-
-# ---------------------------------------------------------------------------------------------- audio
-def check_sample_rate(rate: int, target: int, uid: str) -> None:
-    if rate < min(MIN_SAMPLE_RATE, target):
-        raise AudioError(f"sample rate {rate} Hz is too low for speech (the model hears {target} Hz; below "
-                         f"{MIN_SAMPLE_RATE} Hz resampling cannot bring back what is missing)",
-                         f"use a recording at {MIN_SAMPLE_RATE} Hz or more", uid)
-
-
-def read_with_ffmpeg(path: str, rate: int, uid: str) -> np.ndarray:
-    """The first channel of any file ffmpeg reads, resampled by ffmpeg to ``rate``, as float32 samples."""
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", path, "-map", "0:a:0", "-af", "pan=mono|c0=c0",
-           "-ar", str(rate), "-f", "f32le", "-"]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if proc.returncode != 0 or not proc.stdout:
-        tail = " | ".join(proc.stderr.decode("utf-8", "replace").strip().splitlines()[-2:]) or "no audio"
-        raise AudioError(f"neither libsndfile nor ffmpeg can read '{path}' (ffmpeg: {tail})",
-                         "check the file, or convert it to wav or flac", uid)
-    return np.frombuffer(proc.stdout[: len(proc.stdout) // 4 * 4], dtype="<f4").astype(np.float32)
-
-
-def load_recording(inp: AudioInput, rate: int) -> np.ndarray:
-    """Mono float32 samples of one input at ``rate`` (first channel); :class:`AudioError` says what is wrong."""
-    from part.data.audio import read_audio_with_info, resample
-
-    try:
-        samples, info = read_audio_with_info(inp.entry, sample_rate=None, utt_id=inp.id)
-    except AudioError as err:
-        readable_file = os.path.isfile(inp.entry) and os.path.getsize(inp.entry) > 0
-        if not readable_file:
-            raise
-        if shutil.which("ffmpeg"):
-            return read_with_ffmpeg(inp.entry, rate, inp.id)
-        raise AudioError(err.problem, "convert it to wav or flac, or install ffmpeg to read more formats",
-                         inp.id) from None
-    check_sample_rate(info.sample_rate, rate, inp.id)
-    return resample(samples, info.sample_rate, rate)
-
-
-# ---------------------------------------------------------------------------------------------- decoding
-@dataclass
-class Recording:
-    """One input on its way through: its segments, their texts and timing, or why it has none."""
-
-    input: AudioInput
-    duration: float = 0.0
-    segments: List[Segment] = field(default_factory=list)
-    texts: List[Optional[str]] = field(default_factory=list)
-    seconds: List[float] = field(default_factory=list)  # decode (and feature) seconds of each segment
-    error: Optional[str] = None
-    warning: Optional[str] = None
-
-    @property
-    def done(self) -> bool:
-        return all(t is not None for t in self.texts)
 
 
 class BatchDecoder:
@@ -257,86 +100,6 @@ def segment_recording(samples: np.ndarray, rate: int, min_samples: int, args: ar
     return [s for s in segments if s.stop - s.begin >= min_samples]
 
 
-# ---------------------------------------------------------------------------------------------- outputs
-def recording_text(rec: Recording, joiner: str, stitch: bool) -> str:
-    texts = [t or "" for t in rec.texts]
-    if stitch:
-        texts = texts[:1] + [merge_overlap(prev, cur) for prev, cur in zip(texts, texts[1:])]
-    return joiner.join(t for t in texts if t).replace("\n", " ")
-
-
-def srt_time(seconds: float) -> str:
-    ms = int(round(seconds * 1000))
-    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
-
-
-def write_srt(rec: Recording, f: TextIO, stitch: bool) -> None:
-    texts = [t or "" for t in rec.texts]
-    if stitch:
-        texts = texts[:1] + [merge_overlap(prev, cur) for prev, cur in zip(texts, texts[1:])]
-    n = 0
-    for (start, end), text in zip(cue_times(rec.segments), texts):
-        if text.strip():
-            n += 1
-            f.write(f"{n}\n{srt_time(start)} --> {srt_time(end)}\n{text.strip()}\n\n")
-
-
-def jsonl_lines(rec: Recording, stitch: bool) -> List[dict]:
-    uid = rec.input.id
-    if rec.error:
-        return [{"id": uid, "error": rec.error}]
-    if not rec.segments:
-        return [{"id": uid, "segment": None, "start": None, "end": None, "text": "", "warning": rec.warning}]
-    texts = [t or "" for t in rec.texts]
-    if stitch:
-        texts = texts[:1] + [merge_overlap(prev, cur) for prev, cur in zip(texts, texts[1:])]
-    return [{"id": uid, "segment": k, "start": round(seg.start, 3), "end": round(seg.end, 3), "text": text,
-             "decode_seconds": round(secs, 4), "rtf": round(secs / max(seg.duration, 1e-9), 4)}
-            for k, (seg, text, secs) in enumerate(zip(rec.segments, texts, rec.seconds))]
-
-
-class Writer:
-    """Writes each finished recording in input order, in the chosen format."""
-
-    def __init__(self, fmt: str, output: Optional[str], num_inputs: int, joiner: str, stitch: bool):
-        self.fmt, self.joiner, self.stitch = fmt, joiner, stitch
-        self.folder = None
-        if fmt == "srt" and num_inputs > 1:
-            if not output:
-                raise ValueError("--format srt with several inputs writes one <id>.srt per input: give --output "
-                                 "a folder")
-            self.folder = Path(output)
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self.stream = None
-        else:
-            if output:
-                Path(output).parent.mkdir(parents=True, exist_ok=True)
-            self.stream = open(output, "w", encoding="utf-8") if output else sys.stdout
-
-    def write(self, rec: Recording) -> None:
-        if self.fmt == "text":
-            self.stream.write(recording_text(rec, self.joiner, self.stitch) + "\n")
-        elif self.fmt == "jsonl":
-            for line in jsonl_lines(rec, self.stitch):
-                self.stream.write(json.dumps(line, ensure_ascii=False) + "\n")
-        elif self.folder is not None:
-            if rec.error:
-                return
-            path = self.folder / f"{rec.input.id}.srt"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("w", encoding="utf-8") as f:
-                write_srt(rec, f, self.stitch)
-        else:
-            write_srt(rec, self.stream, self.stitch)
-        if self.stream is not None:
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.stream is not None and self.stream is not sys.stdout:
-            self.stream.close()
-
-
-# ---------------------------------------------------------------------------------------------- main
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     from part.inference import add_decode_arguments
 

@@ -6,29 +6,22 @@ prepared again (stage 1 re-run) or other options make the next run recompute.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Dict, Mapping
 
+from part.data.datadir.layout import OPTIONAL_FILES, REQUIRED_FILES, translation_files
+from part.fileio import file_sha256
+
 DONE = ".done"
-INPUT_FILES = ("wav.scp", "segments", "text", "utt2spk", "spk2utt", "utt2lang")
-TRANSLATION_PREFIX = "text."
 
 
 def input_fingerprint(data_dir: Path) -> Dict[str, str]:
-    """sha256 of every input text file of a Kaldi data dir (streamed: any size)."""
+    """sha256 of every file of a Kaldi data dir (docs/contracts.md: the required and optional files and the
+    translations), streamed: any size."""
     data_dir = Path(data_dir)
-    names = [n for n in INPUT_FILES if (data_dir / n).is_file()]
-    names += sorted(p.name for p in data_dir.glob(TRANSLATION_PREFIX + "*") if p.is_file())
-    out = {}
-    for name in names:
-        digest = hashlib.sha256()
-        with open(data_dir / name, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        out[name] = digest.hexdigest()
-    return out
+    names = [n for n in REQUIRED_FILES + OPTIONAL_FILES if (data_dir / n).is_file()] + translation_files(data_dir)
+    return {name: file_sha256(data_dir / name) for name in names}
 
 
 def is_done(out_dir: Path, identity: Mapping) -> bool:

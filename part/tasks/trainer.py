@@ -46,6 +46,7 @@ import torch
 import torch.distributed
 from espnet2.train.trainer import Trainer, TrainerOptions
 
+from part.fileio import fsync_dir
 from part.schedule.schedule import ActivationSchedule, apply_trainable, log_trainable, trainable_signature
 from part.tasks import fsdp
 
@@ -84,19 +85,6 @@ def disk_full_message(path: Path, what: str = "") -> str:
             "and re-run the same command: a training phase resumes from its last complete checkpoint.")
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(str(directory), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _keep_previous(path: Path) -> None:
     """Make ``checkpoint.prev.pth`` the current ``checkpoint.pth`` without ever leaving it absent."""
     prev = path.with_name(PREVIOUS_CHECKPOINT)
@@ -130,7 +118,7 @@ def atomic_save(obj, f, *args, **kwargs) -> None:
         if path.name == CHECKPOINT and path.is_file():
             _keep_previous(path)
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()

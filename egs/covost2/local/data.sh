@@ -14,8 +14,4 @@
 set -euo pipefail
 echo "$0 $*" >&2
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-. "${recipe_dir}/db.sh"
-if [ -f "${recipe_dir}/path.sh" ]; then . "${recipe_dir}/path.sh"; fi
-. "${recipe_dir}/../../utils/find_python.sh"
-
-"${python}" -m part.data.corpora.recipes covost2 --covost2 "${COVOST2}" --covost2_cv_root "${COVOST2_CV_ROOT}" "$@"
+exec "${recipe_dir}/../../utils/prepare_corpus.sh" "${recipe_dir}" covost2 "$@"

@@ -12,6 +12,7 @@ corpus (``--strict`` makes some reasons errors).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import heapq
 import itertools
@@ -51,8 +52,9 @@ SPLITS = ("train", "dev", "test")
 MAX_LISTED = 10
 
 __all__ = ["CorpusError", "CorpusLayoutError", "Segment", "Utterance", "SPLITS", "Skips", "CorpusSets",
-           "read_tsv_rows", "read_tsv_with_header", "split_list", "language_code", "ids_problem",
-           "corpus_writer", "combine_data_dirs", "add_common_arguments", "run_main", "setup_logging", "kaldi_value"]
+           "read_tsv_rows", "read_tsv_with_header", "split_list", "check_splits", "language_code", "ids_problem",
+           "corpus_writer", "combine_data_dirs", "corpus_parser", "add_output_arguments", "add_common_arguments",
+           "run_main", "setup_logging", "kaldi_value"]
 
 
 @dataclass
@@ -206,6 +208,13 @@ def split_list(value: Union[str, Sequence[str], None]) -> List[str]:
     return [item for item in value.replace(",", " ").split() if item]
 
 
+def check_splits(splits: Sequence[str], known: Sequence[str], corpus: str) -> None:
+    """A :class:`CorpusError` naming the splits asked for that ``corpus`` does not have."""
+    unknown = [s for s in splits if s not in known]
+    if unknown:
+        raise CorpusError(f"unknown split(s) {', '.join(unknown)}; {corpus} splits are {', '.join(known)}")
+
+
 def language_code(corpus_code: str, where: str) -> str:
     """The registry code of a corpus' language tag, or a :class:`CorpusError` saying how to add it."""
     try:
@@ -254,15 +263,28 @@ class CorpusSets:
     (combined from the per-language dirs at the end).
 
     Use as a context manager: leaving the block without an exception writes everything (see
-    :meth:`close`); an exception leaves every data dir of ``out_dir`` as it was.
+    :meth:`close`); an exception leaves every data dir of ``out_dir`` as it was. What a part of the
+    corpus had to skip is reported when its :meth:`reading` block ends: ``strict_reasons``, ``strict`` and
+    ``advice`` are those of :meth:`Skips.report`.
     """
 
-    def __init__(self, out_dir: PathLike, corpus: str, skips: Skips):
+    def __init__(self, out_dir: PathLike, corpus: str, strict_reasons: Sequence[str] = (), strict: bool = False,
+                 advice: Optional[Dict[str, str]] = None):
         self.out_dir = Path(out_dir)
         self.corpus = corpus
-        self.result = PrepResult(skips=skips)
+        self.strict_reasons, self.strict, self.advice = strict_reasons, strict, advice
+        self.result = PrepResult()
         self.repeats = Skips()  # repeated ids, found when the writers sort
         self.writers: Dict[Tuple[str, str], DataDirWriter] = {}
+
+    @contextlib.contextmanager
+    def reading(self, what: str) -> Iterator[Skips]:
+        """The :class:`Skips` of one part of the corpus (a language's split, a translation direction),
+        reported as ``what`` when the block ends (with ``strict``, as an error) and kept in the result."""
+        skips = Skips()
+        yield skips
+        skips.report(what, self.strict_reasons, self.strict, self.advice)
+        self.result.skips.extend(skips)
 
     def add(self, split: str, code: str, utt: Utterance, where: str) -> None:
         writer = self.writers.get((split, code))
@@ -271,13 +293,12 @@ class CorpusSets:
                 self.out_dir / f"{self.corpus}_{split}_{code}", self.repeats)
         writer.add(utt, where)
 
-    def close(self, splits: Sequence[str], codes: Sequence[str], strict_reasons: Sequence[str] = (),
-              strict: bool = False) -> PrepResult:
+    def close(self, splits: Sequence[str], codes: Sequence[str]) -> PrepResult:
         """Write every data dir. Repeated ids are reported (with ``strict`` and ``repeated id`` among
         ``strict_reasons``: stop) before anything replaces an existing dir."""
         for writer in self.writers.values():
             writer.finish()
-        self.repeats.report(self.corpus, strict_reasons, strict)
+        self.repeats.report(self.corpus, self.strict_reasons, self.strict, self.advice)
         self.result.skips.extend(self.repeats)
         for split in splits:
             for code in codes:
@@ -389,6 +410,19 @@ def combine_data_dirs(
 
 # ----------------------------------------------------------------------------------------------
 # Command lines
+
+
+def corpus_parser(command: str, description: str) -> argparse.ArgumentParser:
+    """The parser of ``python -m part.data.corpora.<command>``; its --help shows every default."""
+    return argparse.ArgumentParser(prog=f"python -m part.data.corpora.{command}", description=description,
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, splits: Sequence[str] = SPLITS) -> None:
+    """``--out_dir``, and ``--splits`` to choose among ``splits`` (none: the corpus has no such option)."""
+    parser.add_argument("--out_dir", required=True, help="where the data dirs are written")
+    if splits:
+        parser.add_argument("--splits", default=",".join(splits), help="splits to prepare")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:

@@ -51,6 +51,9 @@ from part.data.corpora.base import (
     Skips,
     Utterance,
     add_common_arguments,
+    add_output_arguments,
+    check_splits,
+    corpus_parser,
     ids_problem,
     kaldi_value,
     language_code,
@@ -255,38 +258,30 @@ def prepare(
     locales = list(locales)
     if not locales:
         raise CorpusError("no Common Voice locales given (--langs)")
-    unknown = [s for s in splits if s not in SPLIT_TSV]
-    if unknown:
-        raise CorpusError(f"unknown split(s) {', '.join(unknown)}; Common Voice splits are {', '.join(SPLIT_TSV)}")
+    check_splits(splits, list(SPLIT_TSV), "Common Voice")
     if train_tsv not in ("train", "validated"):
         raise CorpusError(f"--train_tsv must be train or validated, not '{train_tsv}'")
     needed = [("validated.tsv" if s == "train" and train_tsv == "validated" else SPLIT_TSV[s]) for s in splits]
     check_layout(root, locales, needed)
     builder = WavScpBuilder(audio_format)
-    all_skips = Skips()
-    with CorpusSets(out_dir, CORPUS, all_skips) as sets:
+    with CorpusSets(out_dir, CORPUS, STRICT_REASONS, strict, ADVICE) as sets:
         for locale in locales:
             reader = ClipRows(root, locale, builder)
             listing = eval_listing(reader)
             for split in splits:
-                skips = Skips()
-                for utt, where in read_split(reader, split, train_tsv, skips, listing):
-                    sets.add(split, locale, utt, where)
-                skips.report(f"commonvoice {locale} {split}", STRICT_REASONS, strict, ADVICE)
-                all_skips.extend(skips)
+                with sets.reading(f"commonvoice {locale} {split}") as skips:
+                    for utt, where in read_split(reader, split, train_tsv, skips, listing):
+                        sets.add(split, locale, utt, where)
         return sets.close(splits, locales)
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m part.data.corpora.commonvoice",
-        description="Kaldi data dirs from a Common Voice release (e.g. cv-corpus-15.0-2023-09-08): "
-                    "<out_dir>/commonvoice_<split>_<locale> and <out_dir>/commonvoice_<split>.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = corpus_parser("commonvoice", "Kaldi data dirs from a Common Voice release (e.g. "
+                                          "cv-corpus-15.0-2023-09-08): <out_dir>/commonvoice_<split>_<locale> and "
+                                          "<out_dir>/commonvoice_<split>.")
     parser.add_argument("--root", required=True, help="the release folder holding <locale>/train.tsv and clips/")
     parser.add_argument("--langs", required=True, help="Common Voice locales, comma separated (de,fr,zh-CN)")
-    parser.add_argument("--out_dir", required=True, help="where the data dirs are written")
-    parser.add_argument("--splits", default=",".join(SPLITS), help="splits to prepare")
+    add_output_arguments(parser)
     parser.add_argument("--train_tsv", choices=("train", "validated"), default="train",
                         help="train split from train.tsv, or from validated.tsv minus the clips, speakers and "
                              "sentences of dev.tsv and test.tsv")

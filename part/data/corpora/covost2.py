@@ -56,6 +56,9 @@ from part.data.corpora.base import (
     Skips,
     Utterance,
     add_common_arguments,
+    add_output_arguments,
+    check_splits,
+    corpus_parser,
     kaldi_value,
     language_code,
     read_tsv_with_header,
@@ -243,34 +246,25 @@ def prepare(
     pairs = list(pairs)
     if not pairs:
         raise CorpusError("no CoVoST 2 pairs given (--pairs, e.g. fr_en,zh-CN_en)")
-    unknown = [s for s in splits if s not in SPLITS]
-    if unknown:
-        raise CorpusError(f"unknown split(s) {', '.join(unknown)}; CoVoST 2 splits are {', '.join(SPLITS)}")
+    check_splits(splits, SPLITS, "CoVoST 2")
     check_layout(covost_dir, cv_root, pairs)
     builder = WavScpBuilder(audio_format)
-    all_skips = Skips()
-    with CorpusSets(out_dir, CORPUS, all_skips) as sets:
+    with CorpusSets(out_dir, CORPUS, STRICT_REASONS, strict, ADVICE) as sets:
         for pair in pairs:
-            skips = Skips()
-            for split, utt, where in read_pair(covost_dir, cv_root, pair, splits, builder, skips, out_dir):
-                sets.add(split, pair, utt, where)
-            skips.report(f"covost2 {pair}", STRICT_REASONS, strict, ADVICE)
-            all_skips.extend(skips)
+            with sets.reading(f"covost2 {pair}") as skips:
+                for split, utt, where in read_pair(covost_dir, cv_root, pair, splits, builder, skips, out_dir):
+                    sets.add(split, pair, utt, where)
         return sets.close(splits, pairs)
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m part.data.corpora.covost2",
-        description="Kaldi data dirs with translations (text.<tgt>) from CoVoST 2: "
-                    "<out_dir>/covost2_<split>_<src>_<tgt> and <out_dir>/covost2_<split>.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = corpus_parser("covost2", "Kaldi data dirs with translations (text.<tgt>) from CoVoST 2: "
+                                      "<out_dir>/covost2_<split>_<src>_<tgt> and <out_dir>/covost2_<split>.")
     parser.add_argument("--covost_dir", required=True, help=f"folder holding {PREFIX}.<src>_<tgt>.tsv")
     parser.add_argument("--cv_root", required=True,
                         help="Common Voice release folder holding <src>/clips/ and <src>/validated.tsv")
     parser.add_argument("--pairs", required=True, help="directions as in the file names: fr_en,zh-CN_en,en_de")
-    parser.add_argument("--out_dir", required=True, help="where the data dirs are written")
-    parser.add_argument("--splits", default=",".join(SPLITS), help="splits to prepare")
+    add_output_arguments(parser)
     add_common_arguments(parser)
     return parser
 

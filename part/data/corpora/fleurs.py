@@ -47,6 +47,9 @@ from part.data.corpora.base import (
     Skips,
     Utterance,
     add_common_arguments,
+    add_output_arguments,
+    check_splits,
+    corpus_parser,
     ids_problem,
     kaldi_value,
     language_code,
@@ -219,9 +222,7 @@ def prepare(
     codes = list(codes)
     if not codes:
         raise CorpusError("no FLEURS languages given (--langs, e.g. de_de,cmn_hans_cn)")
-    unknown = [s for s in splits if s not in SPLITS]
-    if unknown:
-        raise CorpusError(f"unknown split(s) {', '.join(unknown)}; FLEURS splits are {', '.join(SPLITS)}")
+    check_splits(splits, SPLITS, "FLEURS")
     if transcript not in TRANSCRIPTS:
         raise CorpusError(f"--transcript must be one of {', '.join(TRANSCRIPTS)}, not '{transcript}'")
     check_layout(root, codes, splits)
@@ -230,27 +231,21 @@ def prepare(
         tgt_lang = language_code(tgt, "--translate_to")
         translations[tgt_lang] = parallel_transcripts(root, find_config(root, tgt_lang), "raw")
     builder = WavScpBuilder(audio_format)
-    all_skips = Skips()
-    with CorpusSets(out_dir, CORPUS, all_skips) as sets:
+    with CorpusSets(out_dir, CORPUS, STRICT_REASONS, strict, ADVICE) as sets:
         for code in codes:
             for split in splits:
-                skips = Skips()
-                for utt, where in read_split(root, code, split, builder, transcript, translations, skips):
-                    sets.add(split, code, utt, where)
-                skips.report(f"fleurs {code} {split}", STRICT_REASONS, strict, ADVICE)
-                all_skips.extend(skips)
+                with sets.reading(f"fleurs {code} {split}") as skips:
+                    for utt, where in read_split(root, code, split, builder, transcript, translations, skips):
+                        sets.add(split, code, utt, where)
         return sets.close(splits, codes)
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m part.data.corpora.fleurs",
-        description="Kaldi data dirs from FLEURS: <out_dir>/fleurs_<split>_<code> and <out_dir>/fleurs_<split>.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = corpus_parser("fleurs", "Kaldi data dirs from FLEURS: <out_dir>/fleurs_<split>_<code> and "
+                                     "<out_dir>/fleurs_<split>.")
     parser.add_argument("--root", required=True, help="folder holding <code>/train.tsv and <code>/audio/")
     parser.add_argument("--langs", required=True, help="FLEURS configs, comma separated (de_de,cmn_hans_cn)")
-    parser.add_argument("--out_dir", required=True, help="where the data dirs are written")
-    parser.add_argument("--splits", default=",".join(SPLITS), help="splits to prepare")
+    add_output_arguments(parser)
     parser.add_argument("--transcript", choices=tuple(TRANSCRIPTS), default="raw",
                         help="raw transcription (case, punctuation) or the normalised one")
     parser.add_argument("--translate_to", default="",

@@ -1,11 +1,12 @@
 """Stage 1 of the recipes: what ``egs/<recipe>/local/data.sh`` runs.
 
-Usage (local/data.sh passes the corpus roots from its db.sh and its own arguments)::
+Usage (``local/data.sh`` runs it through ``utils/prepare_corpus.sh``, which exports the variables of the
+recipe's db.sh: each corpus root option defaults to its variable, e.g. ``--commonvoice`` to ``$COMMONVOICE``)::
 
-    python -m part.data.corpora.recipes commonvoice  --commonvoice "$COMMONVOICE" [--langs de,fr] ...
-    python -m part.data.corpora.recipes fleurs       --fleurs "$FLEURS" [--langs de_de,cmn_hans_cn] ...
-    python -m part.data.corpora.recipes wenetspeech  --wenetspeech "$WENETSPEECH" [--train_subset M] ...
-    python -m part.data.corpora.recipes covost2      --covost2 "$COVOST2" --covost2_cv_root "$COVOST2_CV_ROOT" ...
+    python -m part.data.corpora.recipes commonvoice  --commonvoice /data/cv-corpus-15.0 [--langs de,fr] ...
+    python -m part.data.corpora.recipes fleurs       --fleurs /data/fleurs [--langs de_de,cmn_hans_cn] ...
+    python -m part.data.corpora.recipes wenetspeech  --wenetspeech /data/WenetSpeech [--train_subset M] ...
+    python -m part.data.corpora.recipes covost2      --covost2 /data/covost2 --covost2_cv_root /data/cv-corpus-4 ...
     python -m part.data.corpora.recipes multilingual --commonvoice ... --fleurs ... --covost2 ... ...
 
 Each recipe prepares its corpora into ``<data_dir>/local/<corpus>/`` (one data dir per language and
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
@@ -37,6 +39,7 @@ from part.data.corpora.base import (
     PathLike,
     add_common_arguments,
     combine_data_dirs,
+    corpus_parser,
     run_main,
     split_list,
 )
@@ -50,7 +53,7 @@ DEFAULT_CV_LANGS = "en,de,fr,es,it,ja,zh-CN"
 DEFAULT_FLEURS_LANGS = "en_us,de_de,fr_fr,es_419,it_it,ja_jp,cmn_hans_cn"
 DEFAULT_COVOST_PAIRS = "de_en,fr_en,es_en,it_en,ja_en,zh-CN_en"
 
-# Corpus root options and the db.sh variables that fill them, with what the root must hold.
+# Corpus root options and the db.sh variables that are their defaults, with what the root must hold.
 ROOTS = {
     "commonvoice": ("COMMONVOICE", "the extracted Common Voice release folder (e.g. cv-corpus-15.0-2023-09-08) "
                                    "holding <locale>/train.tsv and <locale>/clips/"),
@@ -189,15 +192,13 @@ def run_multilingual(args) -> List[str]:
 
 def _add_root(parser: argparse.ArgumentParser, option: str) -> None:
     variable, what = ROOTS[option]
-    parser.add_argument(f"--{option}", default="", help=f"{what} (local/data.sh passes ${variable} of db.sh)")
+    parser.add_argument(f"--{option}", default=os.environ.get(variable, ""),
+                        help=f"{what}; taken from ${variable} (db.sh, exported by utils/prepare_corpus.sh)")
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m part.data.corpora.recipes",
-        description="Stage 1 of the recipes: data/train, data/dev and data/test_<corpus> from the corpora; "
-                    "the last stdout line is 'test_sets: ...'.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = corpus_parser("recipes", "Stage 1 of the recipes: data/train, data/dev and data/test_<corpus> from "
+                                      "the corpora; the last stdout line is 'test_sets: ...'.")
     sub = parser.add_subparsers(dest="recipe", required=True)
 
     def recipe(name: str, help_text: str) -> argparse.ArgumentParser:

@@ -57,6 +57,8 @@ from part.data.corpora.base import (
     Skips,
     Utterance,
     add_common_arguments,
+    add_output_arguments,
+    corpus_parser,
     corpus_writer,
     ids_problem,
     kaldi_value,
@@ -251,14 +253,12 @@ def prepare(
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m part.data.corpora.wenetspeech",
-        description="Kaldi data dirs (with segments) from WenetSpeech: <out_dir>/wenetspeech_<subset>.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = corpus_parser("wenetspeech",
+                           "Kaldi data dirs (with segments) from WenetSpeech: <out_dir>/wenetspeech_<subset>.")
     parser.add_argument("--root", required=True, help=f"folder holding {MANIFEST} and audio/")
     parser.add_argument("--subsets", default="M,DEV,TEST_NET,TEST_MEETING",
                         help=f"subset labels, comma separated ({', '.join(SUBSETS)})")
-    parser.add_argument("--out_dir", required=True, help="where the data dirs are written")
+    add_output_arguments(parser, splits=())
     add_common_arguments(parser)
     parser.set_defaults(audio_format="path")
     return parser

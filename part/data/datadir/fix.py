@@ -23,8 +23,8 @@ from part.data.datadir.layout import (
     is_translation_file,
     reader_options,
 )
+from part.data.datadir.records import parse_segment
 from part.data.datadir.table import KaldiLine, iter_kaldi_file, join_sorted
-from part.data.datadir.validate import parse_segment
 from part.data.external_sort import ExternalSorter
 from part.data.languages import LANGUAGES, canonical_code
 from part.fileio import fsync_dir, fsync_file

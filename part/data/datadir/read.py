@@ -15,9 +15,9 @@ from part.data.datadir.layout import (
     reader_options,
     translation_files,
 )
-from part.data.datadir.records import Segment, Utterance
+from part.data.datadir.records import Segment, Utterance, parse_segment
 from part.data.datadir.table import KaldiFile, iter_kaldi_file, join_sorted, read_kaldi_file, sort_key
-from part.data.datadir.validate import parse_segment, validate_data_dir
+from part.data.datadir.validate import validate_data_dir
 
 
 class DataDir(Mapping[str, Dict[str, str]]):

@@ -37,6 +37,20 @@ class Segment:
         return None
 
 
+def parse_segment(value: str) -> tuple:
+    """``(recording, start, end, problem)`` of a ``segments`` value; ``problem`` is None when it is usable."""
+    fields = value.split()
+    if len(fields) != 3:
+        return None, None, None, f"expected `recording_id start end` after the id, got '{value}'"
+    try:
+        start, end = float(fields[1]), float(fields[2])
+    except ValueError:
+        return fields[0], None, None, f"start and end must be numbers in seconds, got '{fields[1]}' and '{fields[2]}'"
+    if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or (end != -1 and end <= start):
+        return fields[0], start, end, f"invalid times: start {fields[1]}, end {fields[2]}"
+    return fields[0], start, end, None
+
+
 @dataclass(slots=True)
 class Utterance:
     """One utterance as a data dir holds it.

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import math
 import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
@@ -29,7 +27,7 @@ from part.data.datadir.layout import (
     reader_options,
     translation_files,
 )
-from part.data.datadir.records import DataDirSummary
+from part.data.datadir.records import DataDirSummary, parse_segment
 from part.data.datadir.table import KaldiLine, iter_kaldi_file, join_sorted
 from part.data.external_sort import ExternalSorter
 from part.data.languages import LANGUAGES, canonical_code
@@ -49,13 +47,6 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         return not self.errors
-
-    @cached_property
-    def data(self):
-        """The data dir read into memory (:class:`~part.data.datadir.read.DataDir`), unusable lines left out."""
-        from part.data.datadir.read import read_data_dir
-
-        return read_data_dir(self.path) if self.path.is_dir() else None
 
     def raise_for_errors(self) -> None:
         """Raise the first error (mentioning how many more there are) if there is any."""
@@ -93,20 +84,6 @@ def language_problem(code: str) -> Optional[tuple]:
         return (f"unknown language code '{code}'",
                 f"Use a code of part/data/languages.py ({' '.join(sorted(LANGUAGES))}), or add the language there")
     return (f"language code '{code}' is an alias", f"Write the registry code '{canonical}' instead")
-
-
-def parse_segment(value: str) -> tuple:
-    """``(recording, start, end, problem)`` of a ``segments`` value; ``problem`` is None when it is usable."""
-    fields = value.split()
-    if len(fields) != 3:
-        return None, None, None, f"expected `recording_id start end` after the id, got '{value}'"
-    try:
-        start, end = float(fields[1]), float(fields[2])
-    except ValueError:
-        return fields[0], None, None, f"start and end must be numbers in seconds, got '{fields[1]}' and '{fields[2]}'"
-    if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or (end != -1 and end <= start):
-        return fields[0], start, end, f"invalid times: start {fields[1]}, end {fields[2]}"
-    return fields[0], start, end, None
 
 
 class _Validator:
@@ -388,8 +365,7 @@ def validate_data_dir(
 
     Returns:
         A :class:`ValidationReport`: ``report.ok``, ``report.errors``, ``report.warnings``,
-        ``report.summary()``, ``report.raise_for_errors()``, and ``report.data`` (the dir read into
-        memory, on demand).
+        ``report.summary()`` and ``report.raise_for_errors()``.
     """
     if policy not in SAMPLE_RATE_POLICIES:
         raise ValueError(f"policy must be one of {SAMPLE_RATE_POLICIES}, not '{policy}'")
