@@ -426,21 +426,3 @@ def build_encoder(name: str, input_size: int, conf: dict, ctc_vocab_size: Option
     if ctc_vocab_size:
         encoder.add_ctc_head(ctc_vocab_size)
     return encoder
-
-
-def load_pretrained_encoder(encoder: SpeechEncoder, path: str) -> None:
-    """Load a pretrained encoder saved by :func:`save_encoder` (``<path>/encoder.pth``)."""
-    ckpt = Path(path) / "encoder.pth"
-    if not ckpt.is_file():
-        raise FileNotFoundError(f"pretrained encoder: '{ckpt}' not found (set --encoder_path to a dir made by stage 3)")
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file
-        raise RuntimeError(f"pretrained encoder: cannot read '{ckpt}' ({exc}); re-run stage 3") from exc
-    missing, unexpected = encoder.load_state_dict(state, strict=False)
-    if unexpected or [k for k in missing if not k.startswith("ctc_head")]:
-        raise RuntimeError(
-            f"pretrained encoder '{ckpt}' does not match the configured encoder: "
-            f"missing {missing[:5]}, unexpected {unexpected[:5]}. Check encoder_conf against {path}/config.yaml"
-        )
-    logging.info("loaded pretrained encoder from %s", ckpt)
