@@ -103,15 +103,18 @@ def unknown_tokens(tokenizer, prompts: Iterable[str], texts: Iterable[str], wher
         if pieces:
             result.bad_prompts[prompt] = pieces
     result.characters = dict(unencodable_characters(tokenizer, texts).most_common())
+    if result.ok:
+        logger.info("no <unk>: the LLM's tokenizer encodes the %d distinct prompts%s and every character of the corpus",
+                    result.prompts, f" of {where}" if where else "")
     if result.bad_prompts:
         example, pieces = next(iter(result.bad_prompts.items()))
         logger.warning(
-            "%d of %d distinct prompts%s have tokens that the LLM's tokenizer maps to <unk>, e.g. %r: %s. The LLM "
+            "%d of %d distinct prompts%s have tokens that the LLM's tokenizer maps to <unk>, e.g. '%s': %s. The LLM "
             "cannot tell the tasks and languages apart through <unk>. Use prompts in the LLM's own format (conf/"
             "embedded/prompts.yaml for the embedded recipe's LLM, conf/prompts.yaml (ChatML) for Qwen2.5 or SmolLM2: "
             "--prompts), or let stage 3 extend the in-recipe LLM's vocabulary (no --llm_path).",
-            len(result.bad_prompts), result.prompts, f" of {where}" if where else "", _show(example),
-            " ".join(repr(p) for p in sorted(set(pieces))))
+            len(result.bad_prompts), result.prompts, f" of {where}" if where else "",
+            _show(prompt_format.unescape(example)), " ".join(repr(p) for p in sorted(set(pieces))[:10]))
     if result.characters:
         shown = " ".join(f"{ch!r} ({unicodedata.name(ch, 'U+%04X' % ord(ch))}, {n}x)"
                          for ch, n in list(result.characters.items())[:12])
@@ -185,7 +188,12 @@ def copy_check(model, tokenizer, items: Sequence[Tuple[str, str]], where: str = 
                 samples.append((text, copy))
     n = len(items)
     result = CopyResult(n, 100.0 * exact / max(n, 1), 100.0 * errors / max(chars, 1), samples)
-    if n and result.exact_percent < min_percent:
+    if not n:
+        logger.info("no held-out transcripts%s to check copying on", f" in {where}" if where else "")
+    elif result.ok:
+        logger.info("the LLM copies %.0f%% of %d held-out transcripts%s exactly (character error %.0f%%)",
+                    result.exact_percent, n, f" ({where})" if where else "", result.char_error_percent)
+    else:
         shown = "; ".join(f"{t!r} -> {c!r}" for t, c in samples)
         logger.warning(
             "the LLM copies %.0f%% of %d held-out transcripts%s exactly (character error %.0f%%; e.g. %s): given "

@@ -143,7 +143,8 @@ EOM
 )
 
 log "$0 $*"
-recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# The recipe dir itself, also when this file is reached through a size_<size>/local link.
+recipe_dir=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 . "${recipe_dir}/../../utils/parse_options.sh"
 if [ $# -ne 0 ]; then
   log "Error: unexpected arguments: $*"; echo "${help_message}" >&2; exit 2

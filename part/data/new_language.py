@@ -349,26 +349,34 @@ def sentence_pairs(num_train: int, num_dev: int, num_test: int, seed: int = 1) -
     return {"train": take(corpus.lm_train, num_train, "training"), "dev": dev, "test": test}
 
 
+def write_corpus(out: Path, rows: Dict[str, List[Tuple[str, str, str]]], seed: int = 1, nj: int = 2,
+                 progress: bool = False) -> Dict[str, int]:
+    """Synthesise ``rows`` (``{split: [(key, Italian, English), ...]}``; the key names the utterance) with
+    espeak-ng and write the generic layout below ``out``; returns the rows of each split. WAVs that exist
+    with the same synthesis settings are kept (:mod:`part.data.embedded.synth`)."""
+    out = Path(out)
+    check_espeak([LANG])
+    plans: Dict[str, List[Tuple[SpeechPlan, str]]] = {}
+    for split, items in rows.items():
+        plans[split] = []
+        for key, text, english in items:
+            plan = plan_utterance(Sentence(LANG, text), split, key, seed)
+            plans[split].append((replace(plan, wav=f"wav/{split}/{plan.utt}.wav"), english))
+    synthesise([p for items in plans.values() for p, _ in items], out, nj=nj, desc="speech", progress=progress)
+    for split, items in plans.items():
+        lines = ["\t".join(HEADER)]
+        lines += ["\t".join((plan.utt, plan.wav, plan.text, LANG, plan.spk, english)) for plan, english in items]
+        atomic_write_lines(out / f"{split}.tsv", lines)
+    return {split: len(items) for split, items in plans.items()}
+
+
 def make_corpus(out: Path, num_train: int, num_dev: int, num_test: int, seed: int = 1, nj: int = 2,
                 progress: bool = False) -> Dict[str, int]:
-    """Write the corpus (TSVs and WAVs) below ``out``; returns the number of rows of each split.
-    WAVs that exist with the same synthesis settings are kept (:mod:`part.data.embedded.synth`)."""
-    out = Path(out)
+    """The corpus of ``num_*`` utterances per split, drawn as the module doc says, written by :func:`write_corpus`."""
     splits = sentence_pairs(num_train, num_dev, num_test, seed)
-    check_espeak([LANG])
-    plans: Dict[str, List[Tuple[SpeechPlan, ParallelTuple]]] = {}
-    for split, tuples in splits.items():
-        plans[split] = []
-        for t in tuples:
-            plan = plan_utterance(ITALIAN.realise(t.frame, t.slots), split, t.id, seed)
-            plans[split].append((replace(plan, wav=f"wav/{split}/{plan.utt}.wav"), t))
-    synthesise([p for rows in plans.values() for p, _ in rows], out, nj=nj, desc="speech", progress=progress)
-    for split, rows in plans.items():
-        lines = ["\t".join(HEADER)]
-        for plan, t in rows:
-            lines.append("\t".join((plan.utt, plan.wav, plan.text, LANG, plan.spk, t.text("en"))))
-        atomic_write_lines(out / f"{split}.tsv", lines)
-    return {split: len(rows) for split, rows in plans.items()}
+    rows = {split: [(t.id, ITALIAN.realise(t.frame, t.slots).text, t.text("en")) for t in tuples]
+            for split, tuples in splits.items()}
+    return write_corpus(out, rows, seed, nj, progress)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
