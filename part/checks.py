@@ -80,6 +80,7 @@ def unencodable_characters(tokenizer, texts: Iterable[str]) -> Counter:
 class UnknownTokens:
     prompts: int = 0                                            # distinct prompts checked
     bad_prompts: Dict[str, List[str]] = field(default_factory=dict)  # prompt -> its pieces mapped to <unk>
+    unknown_tags: List[str] = field(default_factory=list)       # <|...|> tags of the prompts not in the vocabulary
     characters: Dict[str, int] = field(default_factory=dict)    # unencodable character -> occurrences
 
     @property
@@ -97,11 +98,15 @@ def unknown_tokens(tokenizer, prompts: Iterable[str], texts: Iterable[str], wher
     """Check the distinct stored ``prompts`` (an example list's ``prompt`` values) and the corpus ``texts``
     (transcripts and translations); warn once about what maps to ``<unk>``."""
     result = UnknownTokens()
+    vocab = tokenizer.get_vocab()
+    tags = set()
     for prompt in sorted(set(prompts)):
         result.prompts += 1
         pieces = [span for part in speech_prompt_pieces(prompt) for span in unk_spans(tokenizer, part)]
         if pieces:
             result.bad_prompts[prompt] = pieces
+            tags.update(tag for tag in prompt_markers(prompt) if tag not in vocab)
+    result.unknown_tags = sorted(tags)
     result.characters = dict(unencodable_characters(tokenizer, texts).most_common())
     if result.ok:
         logger.info("no <unk>: the LLM's tokenizer encodes the %d distinct prompts%s and every character of the corpus",
@@ -109,21 +114,23 @@ def unknown_tokens(tokenizer, prompts: Iterable[str], texts: Iterable[str], wher
     if result.bad_prompts:
         example, pieces = next(iter(result.bad_prompts.items()))
         logger.warning(
-            "%d of %d distinct prompts%s have tokens that the LLM's tokenizer maps to <unk>, e.g. '%s': %s. The LLM "
-            "cannot tell the tasks and languages apart through <unk>. Use prompts in the LLM's own format (conf/"
+            "%d of %d distinct prompts%s have tokens that the LLM's tokenizer maps to <unk>, e.g. '%s' (%s). The "
+            "LLM cannot tell the tasks and languages apart through <unk>. Use prompts in the LLM's own format (conf/"
             "embedded/prompts.yaml for the embedded recipe's LLM, conf/prompts.yaml (ChatML) for Qwen2.5 or SmolLM2: "
             "--prompts), or let stage 3 extend the in-recipe LLM's vocabulary (no --llm_path).",
             len(result.bad_prompts), result.prompts, f" of {where}" if where else "",
-            _show(prompt_format.unescape(example)), " ".join(repr(p) for p in sorted(set(pieces))[:10]))
+            _show(prompt_format.unescape(example)),
+            (f"tags not in its vocabulary: {' '.join(result.unknown_tags)}; " if result.unknown_tags else "")
+            + "pieces mapped to <unk>: " + " ".join(repr(p) for p in sorted(set(pieces))[:10]))
     if result.characters:
         shown = " ".join(f"{ch!r} ({unicodedata.name(ch, 'U+%04X' % ord(ch))}, {n}x)"
                          for ch, n in list(result.characters.items())[:12])
         logger.warning(
-            "the LLM's tokenizer cannot encode %d character(s) of the corpus%s: %s. The model can neither read "
+            "the LLM's tokenizer cannot encode %d character(s) of the corpus: %s. The model can neither read "
             "nor write them (they become <unk>). Without --llm_path stage 3 adds them to the in-recipe LLM's "
             "vocabulary; with another LLM, normalise them away in local/data.sh or choose an LLM whose tokenizer "
             "covers the script (byte-level BPE, as Qwen2.5's and SmolLM2's, covers every character).",
-            len(result.characters), f" ({where})" if where else "", shown)
+            len(result.characters), shown)
     return result
 
 
@@ -245,7 +252,7 @@ def schedule_check(args, name: str = "training") -> ScheduleCheck:
         peak = args.optim_conf.get("lr") if isinstance(getattr(args, "optim_conf", None), dict) else None
         logger.warning(
             "%s: the scheduler warms up over %d steps but the run has %s%d updates (%d epoch(s) of %d batch(es)%s): "
-            "the learning rate never reaches its peak%s and ends at %.0f%% of it, so the run learns far less than "
+            "the learning rate never reaches its peak%s and ends at %.2g%% of it, so the run learns far less than "
             "its configuration suggests. Shorten the warm-up (e.g. --scheduler_conf warmup_steps=%d) or train "
             "longer (--num_iters_per_epoch, --max_epoch; a quick size: --size small).",
             name, warmup, "about " if estimated else "", updates, args.max_epoch, iters,

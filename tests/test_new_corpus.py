@@ -538,6 +538,7 @@ def test_unknown_tokens_are_found_in_prompts_and_corpus(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="part.checks"):
         result = unknown_tokens(tokenizer, [chatml, "<speech><|de|><|transcribe|>"], ["lunedì il cane.", "Good."])
     assert list(result.bad_prompts) == [chatml] and result.characters == {"ì": 1}
+    assert result.unknown_tags == ["<|im_end|>", "<|im_start|>"]
     assert "1 of 2 distinct prompts have tokens" in caplog.text and "'ì' (LATIN SMALL LETTER I WITH GRAVE" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="part.checks"):
@@ -556,3 +557,123 @@ def test_offline_llm_finds_smollm2_without_importing_its_package():
     proc = subprocess.run([sys.executable, "-m", "part.bin.offline_llm", "smollm2"], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
     assert proc.stdout.strip() == str(directory)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The default starting point end to end: the embedded recipe's models, extended to Italian
+
+# The tiny embedded LLM, trained longer than --size tiny's 30 steps, so that it says something at all.
+TINY_BASE_LLM_YAML = """vocab_size: 300
+hidden_size: 64
+num_layers: 2
+num_heads: 2
+num_kv_heads: 1
+intermediate_size: 128
+steps: 300
+batch_size: 16
+lr: 0.003
+warmup: 30
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_embedded_exp(tmp_path_factory) -> Path:
+    """A finished tiny run of the embedded recipe's stages 1-3 (its exp/llm and exp/encoder), made once."""
+    from part.recipe_copy import make_recipe_copy
+
+    root = tmp_path_factory.mktemp("embedded")
+    recipe = make_recipe_copy(root)
+    (root / "llm.yaml").write_text(TINY_BASE_LLM_YAML)
+    run_recipe(recipe, ["--size", "tiny", "--stage", "1", "--stop_stage", "3", "--llm_config", str(root / "llm.yaml")],
+               {}, timeout=1500)
+    return recipe / "size_tiny" / "exp"
+
+
+def italian_run_args(base: Path, *more: str) -> List[str]:
+    return ["--size", "tiny", "--base_exp", str(base), "--nj", "1",
+            "--inference_args", "--max_new_tokens 8 --batch_size 8", *more]
+
+
+@pytest.mark.slow
+def test_new_language_from_the_embedded_models(tmp_path, tiny_embedded_exp):
+    """setup.sh, then a recipe of a language the embedded world lacks through stage 8 at the quick size, with no
+    --llm_path: the embedded LLM and encoder extended to it in stage 3; then each warning on a bad case."""
+    import torch
+    import yaml
+
+    from part.checks import unknown_tokens
+    from part.data.examples import read_kv
+    from part.model.llm import load_tokenizer
+
+    egs = workspace(tmp_path / "w")
+    assert setup_sh(egs, "italian").returncode == 0
+    recipe = egs / "italian"
+    env = {"ITALIAN": str(make_italian_corpus(tmp_path / "italian"))}
+    log = run_recipe(recipe, italian_run_args(tiny_embedded_exp, "--stop_stage", "8"), env, timeout=1500).stdout
+    work = recipe / "size_tiny"
+    exp = work / "exp"
+
+    # Stage 3: the LLM's vocabulary grew by the corpus's new characters and language tag, and it was continued.
+    assert "Stage 3: the LLM of" in log and "Stage 3: the encoder of" in log and "Threads:" in log
+    extension = json.loads((exp / "llm" / "vocab_extension.json").read_text(encoding="utf-8"))
+    added = {a["token"] for a in extension["added"]}
+    assert {"ì", "<|it|>"} <= added and Path(extension["base"]) == (tiny_embedded_exp / "llm").resolve()
+    tokenizer = load_tokenizer(str(exp / "llm"))
+    assert len(tokenizer) == extension["base_vocab_size"] + len(added)
+    # No <unk> in any prompt or transcript of the recipe (the check said so too).
+    prompts = [p for d in ("train", "dev", "test_italian")
+               for p in read_kv(work / "dump" / "examples" / d / "prompt").values()]
+    texts = [t for d in ("train", "dev") for f in ("text", "text.en") for t in read_kv(work / "data" / d / f).values()]
+    assert any("<|it|>" in p for p in prompts)
+    assert unknown_tokens(tokenizer, prompts, texts).ok and "no <unk>:" in log
+    # The encoder's CTC head covers the extended vocabulary (blank last), and was fine-tuned.
+    head = torch.load(exp / "encoder_init" / "valid.loss.best.pth", weights_only=True)["encoder.ctc_head.weight"]
+    tuned = torch.load(exp / "encoder" / "valid.loss.best.pth", weights_only=True)["encoder.ctc_head.weight"]
+    assert head.shape[0] == tuned.shape[0] == len(tokenizer) + 1 and not torch.equal(head, tuned)
+    config = yaml.safe_load((exp / "part" / "phase1" / "config.yaml").read_text())
+    assert config["speech_adapter"] == "ctc_posterior" and Path(config["encoder_path"]).name == "encoder"
+
+    # Decoded and scored: hypotheses that are not empty, in RESULTS.md, with the hypothesis check beside them.
+    for task, score in (("asr", "score_wer/it"), ("s2tt", "score_bleu/it-en")):
+        decode = exp / "part" / "phase3" / f"decode_test_italian_{task}"
+        assert (decode / score).is_dir()
+        hyps = read_kv(decode / "hyp")
+        assert hyps and all(h.strip() for h in hyps.values()), hyps
+        assert json.loads((decode / "hyp_check.json").read_text())["empty"] == 0
+    assert "it" in (exp / "RESULTS.md").read_text(encoding="utf-8")
+
+    # Bad case 1: the embedded LLM as it is (--llm_path: not extended) maps <|it|> and ì to <unk>.
+    proc = subprocess.run([sys.executable, "-m", "part.bin.check_run", "tokens", "--llm_path",
+                           str(tiny_embedded_exp / "llm"), "--examples", "dump/examples/train",
+                           "--text", "data/train/text"], cwd=work, capture_output=True, text=True,
+                          env={**os.environ, **ENV, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0 and "maps to <unk>" in proc.stderr
+    assert "tags not in its vocabulary: <|it|>" in proc.stderr and "'ì' (LATIN SMALL LETTER I WITH GRAVE" in proc.stderr
+    found = json.loads(proc.stdout)
+    assert found["prompts_with_unk"] > 0 and found["unknown_tags"] == ["<|it|>"]
+    assert "ì" in found["unencodable_characters"]
+
+    # Bad case 2: an LLM that cannot copy (random weights).
+    chat = make_chat_llm(tmp_path / "random_llm", [t for rows in ITALIAN_ROWS.values() for pair in rows for t in pair])
+    proc = subprocess.run([sys.executable, "-m", "part.bin.check_run", "copy", "--llm_path", str(chat),
+                           "--examples", "dump/examples/dev"], cwd=work, capture_output=True, text=True,
+                          env={**os.environ, **ENV, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0 and "copies 0% of 3 held-out transcripts" in proc.stderr
+    assert json.loads(proc.stdout)["exact_percent"] == 0.0
+
+    # Bad case 3: hypotheses all empty, or all one sentence.
+    for name, hyp in (("empty", lambda k: ""), ("same", lambda k: "Sabato Tom va al mercato.")):
+        bad = tmp_path / f"decode_{name}"
+        shutil.copytree(exp / "part" / "phase3" / "decode_test_italian_asr", bad)
+        (bad / "hyp").write_text("".join(f"{k} {hyp(k)}\n" for k in sorted(read_kv(bad / "ref"))), encoding="utf-8")
+        proc = subprocess.run([sys.executable, "-m", "part.bin.check_run", "hyps", "--decode_dir", str(bad)],
+                              capture_output=True, text=True, env={**os.environ, **ENV, "PYTHONPATH": str(REPO)})
+        assert proc.returncode == 0 and "The model has not learnt the task" in proc.stderr
+        assert json.loads((bad / "hyp_check.json").read_text())["warnings"]
+
+    # Bad case 4: a warm-up longer than the phase, sized for phase 1 alone (--phase1_args).
+    log = run_recipe(recipe, italian_run_args(tiny_embedded_exp, "--stage", "4", "--stop_stage", "4", "--exp_tag",
+                                              "_long_warmup", "--phase1_args", "--scheduler_conf warmup_steps=500"),
+                     env).stdout
+    assert "part/phase1: the scheduler warms up over 500 steps but the run has 2 updates" in log
+    assert (exp / "part_long_warmup" / "phase1" / ".done").is_file()

@@ -124,7 +124,7 @@ Usage: ./run.sh [options]    (egs/TEMPLATE/part.sh; --name value or --name=value
 Stages (run --stage A --stop_stage B; every stage can be re-run and skips finished work):
   1  data preparation (local/data.sh)          -> data/<set>/, data/test_sets
   2  features (fbank, or Whisper's log-mel) + length filtering -> ${dumpdir}/fbank/<set>/
-  3  task lists; LLM and encoder (local dirs, or pretrained in-recipe)
+  3  task lists; LLM and encoder (local dirs, pretrained in-recipe, or --base_exp's extended to this corpus)
                                                -> ${dumpdir}/examples/<set>/, ${expdir}/llm, ${expdir}/encoder
   4  PART phase 1 (adapter on monolingual ASR)  -> ${expdir}/<method>/phase1
   5  PART phase 2 (+ encoder, progressively)    -> ${expdir}/<method>/phase2

@@ -48,7 +48,7 @@ def run_tokens(args) -> dict:
     texts = [value for path in args.text if Path(path).is_file() for _, value in _read_pairs(Path(path))]
     result = checks.unknown_tokens(tokenizer, prompts, texts, where=", ".join(args.examples))
     return {"prompts": result.prompts, "prompts_with_unk": len(result.bad_prompts),
-            "unencodable_characters": result.characters}
+            "unknown_tags": result.unknown_tags, "unencodable_characters": result.characters}
 
 
 def run_copy(args) -> dict:
