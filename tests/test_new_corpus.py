@@ -487,7 +487,7 @@ def test_schedule_check_warns_when_the_warm_up_outlasts_the_run(tmp_path, caplog
     with caplog.at_level(logging.WARNING, logger="part.checks"):
         result = schedule_check(args, "part/phase1")
     assert not result.ok and result.updates == 75 and result.warmup == 1000
-    assert "never reaches its peak (0.0002) and ends at 8% of it" in caplog.text and "75 updates" in caplog.text
+    assert "never reaches its peak (0.0002) and ends at 7.5% of it" in caplog.text and "75 updates" in caplog.text
     caplog.clear()
     # Fits: no warning. Without --num_iters_per_epoch the epoch is estimated from the training examples.
     shapes = tmp_path / "speech_shape"
