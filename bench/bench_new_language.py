@@ -34,7 +34,7 @@ from typing import List, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from part.data.new_language import LANG, make_corpus  # noqa: E402
-from part.recipe_copy import REPO, make_recipe_copy  # noqa: E402
+from part.recipe_copy import make_recipe_copy  # noqa: E402
 from part.scoring.report_sections import wall_time_text  # noqa: E402
 
 RECIPE = "italian"

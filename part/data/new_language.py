@@ -32,7 +32,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from part.data.embedded import concepts as C
 from part.data.embedded.corpus import SIZES, ParallelTuple, build_corpus
-from part.data.embedded.lang.base import Realiser, Sentence, capitalise, words
+from part.data.embedded.lang.base import Realiser, Sentence, capitalise
 from part.data.embedded.synth import SpeechPlan, check_espeak, plan_utterance, synthesise
 from part.fileio import atomic_write_lines
 
