@@ -513,12 +513,12 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
   if [ "${encoder_path}" = "${expdir}/encoder" ]; then
     threads_for "$((ngpu > 1 ? ngpu : 1))"
     timer_start
-    data_opts=(--train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/feats.scp,speech,kaldi_ark"
-               --train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/text,text,text"
-               --train_shape_file "${dumpdir}/examples/${train_set}/speech_shape"
-               --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/feats.scp,speech,kaldi_ark"
-               --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/text,text,text"
-               --valid_shape_file "${dumpdir}/examples/${valid_set}/speech_shape")
+    encoder_data=(--train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/feats.scp,speech,kaldi_ark"
+                  --train_data_path_and_name_and_type "${dumpdir}/examples/${train_set}/text,text,text"
+                  --train_shape_file "${dumpdir}/examples/${train_set}/speech_shape"
+                  --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/feats.scp,speech,kaldi_ark"
+                  --valid_data_path_and_name_and_type "${dumpdir}/examples/${valid_set}/text,text,text"
+                  --valid_shape_file "${dumpdir}/examples/${valid_set}/speech_shape")
     if [ "${start}" = base ]; then
       # The base encoder's CTC head grows with the LLM's vocabulary, then it is fine-tuned on this corpus.
       log "Stage 3: the encoder of ${base_exp}/encoder, fine-tuned on ${train_set} (${encoder_config})" \
@@ -530,7 +530,7 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
         --config "${encoder_config}" --model_type ctc_encoder "${llm_opts[@]}" \
         --encoder_path "${expdir}/encoder_init" --encoder_model_file "${encoder_model_file}" \
         --ngpu "${ngpu}" "${dist_opts[@]+"${dist_opts[@]}"}" --resume true --output_dir "${encoder_path}" \
-        "${data_opts[@]}" $(run_args encoder)
+        "${encoder_data[@]}" $(run_args encoder)
       timer_stop "stage 3: encoder fine-tuning"
     else
       log "Stage 3: pretraining the in-recipe encoder (CTC over the LLM's tokens) -> ${encoder_path}"
@@ -540,7 +540,7 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
         --ngpu "${ngpu}" "${dist_opts[@]+"${dist_opts[@]}"}" --resume true --output_dir "${encoder_path}" \
         --input_size "$(cat "${dumpdir}/fbank/${train_set}/feat_dim" 2>/dev/null || echo 80)" \
         --encoder_conf stats_file="$(readlink -f "${dumpdir}/fbank/${train_set}/feats_stats.npz")" \
-        "${data_opts[@]}" $(run_args encoder)
+        "${encoder_data[@]}" $(run_args encoder)
       timer_stop "stage 3: encoder pretraining"
     fi
   elif [ "${encoder_path}" = none ]; then
