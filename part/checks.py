@@ -3,19 +3,15 @@
 Each check returns what it found and logs one WARNING that says what is wrong, what it will cause and
 what to do; none stops the run (a user may know better). Where they run:
 
-=====================  ====================================================================  =============
-check                  finds                                                                 run by
-=====================  ====================================================================  =============
-:func:`unknown_tokens` prompts whose tokens map to ``<unk>``, and the characters of the        stage 3
-                       corpus that the tokenizer cannot encode
-:func:`copy_check`     an LLM that cannot copy: held-out transcripts, the ASR prompt with the  stage 3
-                       text where the speech goes, greedy; near 0% exact copies means no
-                       adapter can make it transcribe
-:func:`schedule_check` a warm-up longer than the training phase (the learning rate never       each training
-                       reaches its peak)                                                       run
-:func:`hypothesis_check` empty hypotheses, or one sentence for most inputs, above a threshold;  stage 7
-                       written to ``<decode dir>/hyp_check.json`` for the report
-=====================  ====================================================================  =============
+- :func:`unknown_tokens` (stage 3): prompts whose tokens map to ``<unk>``, and the characters of the corpus
+  that the tokenizer cannot encode;
+- :func:`copy_check` (stage 3, and in-recipe LLM training): an LLM that cannot copy — held-out transcripts
+  in the ASR prompt with the text where the speech goes, greedy; near 0% exact copies means no adapter can
+  make it transcribe;
+- :func:`schedule_check` (each training run): a warm-up longer than the run (the learning rate never
+  reaches its peak);
+- :func:`hypothesis_check` (stage 7): empty hypotheses, or one sentence for most inputs, above a threshold;
+  written to ``<decode dir>/hyp_check.json`` for the report.
 
 ``python -m part.bin.check_run`` runs the first two and the last from the recipe.
 """
