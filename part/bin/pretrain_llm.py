@@ -1,4 +1,5 @@
-"""Pretrain the embedded recipe's tiny multilingual LLM (a small Qwen2-architecture model).
+"""Pretrain the embedded recipe's tiny multilingual LLM (a small Qwen2-architecture model), or continue one
+on a new corpus.
 
 The LLM learns, from the parallel text corpus of stage 1, in the very prompt formats that the speech
 tasks will use later (``conf/prompts.yaml``, with the source *text* where the speech goes):
@@ -13,11 +14,25 @@ The defaults (0.6 / 0.4 / 0.0) come from a comparison on the embedded corpus: wi
 examples spent on plain text (0.35 / 0.45 / 0.2) the same 1,200 steps left the LLM copying with 9.7%
 error (the floor of any frozen-LLM stage) and translating at 66.7 BLEU, against 4.1% and 80.9.
 
+A row of the corpus holds the languages it has (``{"id": ..., "it": ..., "en": ...}``); a translation
+example goes from one of them to another, a row of one language only gives copy (and plain-text) examples.
+
+``--init_llm DIR`` continues a trained LLM instead of making a new one (stage 3 of a recipe that starts
+from the embedded recipe's models): its tokenizer is extended to the corpus and the prompts (new
+characters, new language tags: :mod:`part.model.vocab`, recorded in ``vocab_extension.json``), its
+embeddings grow with it, and it trains on the corpus with the same examples; the model options of the
+config (sizes, vocabulary) do not apply then, only the training ones.
+
 The result is a normal Hugging Face model directory (config.json, weights, tokenizer) that the
-speech stages load exactly as they would load Qwen2.5 from a local directory.
+speech stages load exactly as they would load Qwen2.5 from a local directory. ``metrics.json`` holds the
+held-out copy accuracy and xx->en translation BLEU; an LLM that cannot copy is warned about
+(:func:`part.checks.copy_check`).
 
     python -m part.bin.pretrain_llm --text data/lm_text/train.jsonl --valid_text data/lm_text/dev.jsonl \\
         --prompts conf/prompts.yaml --config conf/llm.yaml --out_dir exp/llm
+    python -m part.bin.pretrain_llm --init_llm ../mini_multilingual/exp/llm --text data/lm_text/train.jsonl \\
+        --valid_text data/lm_text/dev.jsonl --prompts conf/embedded/prompts.yaml \\
+        --config conf/embedded/llm.yaml --out_dir exp/llm
 
 Resumable: a checkpoint is written atomically every ``--save_every`` steps, and a re-run continues
 from it; a finished directory (``.done``) is skipped.
@@ -25,6 +40,7 @@ from it; a finished directory (``.done``) is skipped.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -36,7 +52,7 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from part.data import prompts as prompt_format
+from part.checks import copy_check, greedy_continuation, prompt_ids_with_text
 from part.data.prompts import load_prompts, render
 from part.fileio import atomic_path
 
@@ -45,6 +61,8 @@ DEFAULTS = dict(
     max_len=160, steps=1500, batch_size=64, lr=2e-3, warmup=100, weight_decay=0.01,
     copy_prob=0.6, mt_prob=0.4, lm_prob=0.0, seed=1,
 )
+# What describes a new model: taken from the LLM itself with --init_llm.
+MODEL_KEYS = ("vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads", "intermediate_size")
 
 
 def read_corpus(path: str) -> List[Dict[str, str]]:
@@ -62,7 +80,12 @@ def read_corpus(path: str) -> List[Dict[str, str]]:
 
 
 def language_codes(rows: List[Dict[str, str]]) -> List[str]:
-    return sorted(k for k in rows[0] if k != "id")
+    """Every language of the corpus (a row may hold only some of them)."""
+    return sorted({k for row in rows for k in row if k != "id"})
+
+
+def row_languages(row: Dict[str, str], langs: List[str]) -> List[str]:
+    return [lang for lang in langs if row.get(lang)]
 
 
 def train_tokenizer(rows, langs: List[str], vocab_size: int, out_dir: Path):
@@ -98,18 +121,18 @@ class ExampleSampler:
 
     def prompt_ids(self, task: str, src: str, tgt: str, source_ids: List[int]) -> List[int]:
         # The source text stands where the speech will: tokenised apart from the prompt, as in training.
-        before, after = prompt_format.split(render(self.prompts[task], src, tgt))
-        return self.encode(before) + source_ids + self.encode(after or "")
+        return prompt_ids_with_text(self.encode, render(self.prompts[task], src, tgt), source_ids)
 
     def sample(self) -> List[int]:
         row = self.rng.choice(self.rows)
-        src = self.rng.choice(self.langs)
+        have = row_languages(row, self.langs)
+        src = self.rng.choice(have)
         source = self.encode(row[src])
         r = self.rng.random() * (self.conf["copy_prob"] + self.conf["mt_prob"] + self.conf["lm_prob"])
-        if r < self.conf["copy_prob"]:
+        if r < self.conf["copy_prob"] or (r < self.conf["copy_prob"] + self.conf["mt_prob"] and len(have) == 1):
             ids = self.prompt_ids("asr", src, src, source) + source
         elif r < self.conf["copy_prob"] + self.conf["mt_prob"]:
-            tgt = self.rng.choice([l for l in self.langs if l != src])
+            tgt = self.rng.choice([l for l in have if l != src])
             ids = self.prompt_ids("s2tt", src, tgt, source) + self.encode(row[tgt])
         else:
             ids = source
@@ -141,32 +164,59 @@ def build_model(conf: dict, tokenizer):
 
 
 def evaluate(model, sampler: ExampleSampler, rows, langs, n: int = 40) -> Dict[str, float]:
-    """Greedy copy accuracy and xx->en translation BLEU on held-out sentences."""
+    """Greedy copy accuracy (warned about when near 0: :func:`part.checks.copy_check`) and xx->en
+    translation BLEU on held-out sentences."""
     import sacrebleu
     import torch
 
     model.eval()
-    rng = random.Random(0)
-    exact, hyps, refs = 0, [], []
+    copies, hyps, refs = [], [], []
     with torch.no_grad():
         for k in range(n):
             row = rows[k % len(rows)]
-            src = langs[k % len(langs)]
-            for task, tgt in (("asr", src), ("s2tt", "en" if src != "en" else rng.choice(langs[1:] or langs))):
-                if task == "s2tt" and tgt == src:
-                    continue
-                ids = sampler.prompt_ids(task, src, tgt, sampler.encode(row[src]))
-                out = model.generate(torch.tensor([ids]), max_new_tokens=80, do_sample=False,
-                                     eos_token_id=sampler.eos, pad_token_id=sampler.tok.pad_token_id)
-                text = sampler.tok.decode(out[0, len(ids):], skip_special_tokens=True).strip()
-                if task == "asr":
-                    exact += text == row[src].strip()
-                elif tgt == "en":
-                    hyps.append(text)
-                    refs.append(row["en"])
+            have = row_languages(row, langs)
+            src = have[k % len(have)]
+            copies.append((render(sampler.prompts["asr"], src, src), row[src]))
+            if src != "en" and row.get("en"):
+                ids = sampler.prompt_ids("s2tt", src, "en", sampler.encode(row[src]))
+                hyps.append(greedy_continuation(model, sampler.tok, ids, 80))
+                refs.append(row["en"])
+        copied = copy_check(model, sampler.tok, copies, where="the LLM's held-out sentences")
     model.train()
     bleu = sacrebleu.corpus_bleu(hyps, [refs]).score if hyps else float("nan")
-    return {"copy_exact": 100.0 * exact / n, "mt_xx_en_bleu": bleu}
+    return {"copy_exact": copied.exact_percent, "mt_xx_en_bleu": bleu}
+
+
+def content_id(path: Path) -> str:
+    """A hash of a file (the inputs that decide whether a finished LLM is still the one asked for)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def base_identity(init_llm: Path) -> Dict[str, str]:
+    """What a continued LLM depends on besides its options: the base model's files."""
+    return {"init_llm": str(init_llm.resolve()),
+            **{name: content_id(init_llm / name) for name in ("config.json", "tokenizer.json", "model.safetensors")
+               if (init_llm / name).is_file()}}
+
+
+def continued_model(init_llm: Path, out: Path, rows, valid_rows, langs: List[str], prompts: Dict[str, str]):
+    """The base LLM with its vocabulary extended to the corpus and prompts (tokenizer saved in ``out``)."""
+    from transformers import AutoModelForCausalLM
+
+    from part.model.vocab import extend_embeddings, extend_tokenizer
+
+    texts = [row[lang] for rs in (rows, valid_rows) for row in rs for lang in row_languages(row, langs)]
+    rendered = [render(template, src, tgt) for task, template in prompts.items() for src in langs for tgt in langs
+                if (src == tgt) == (task == "asr")]
+    tokenizer, extension = extend_tokenizer(init_llm, out, texts, rendered)
+    model = AutoModelForCausalLM.from_pretrained(str(init_llm), dtype="float32")
+    extend_embeddings(model, extension)
+    extension.save(out)
+    return model, tokenizer
 
 
 def save_atomic(obj, path: Path) -> None:
@@ -183,6 +233,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--prompts", required=True, help="Prompt templates (conf/prompts.yaml)")
     parser.add_argument("--config", help="YAML with model and training options (keys: " + ", ".join(DEFAULTS) + ")")
     parser.add_argument("--out_dir", required=True)
+    parser.add_argument("--init_llm", help="Continue this trained LLM (a directory this script wrote) on --text "
+                                           "instead of making a new one; its vocabulary is extended as needed")
     parser.add_argument("--save_every", type=int, default=200, help="Checkpoint interval in steps")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     for key, value in DEFAULTS.items():
@@ -200,18 +252,28 @@ def main(argv: Optional[List[str]] = None) -> int:
         unknown = set(user) - set(DEFAULTS)
         if unknown:
             sys.exit(f"pretrain_llm: {args.config}: unknown key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+        if args.init_llm and set(user) & set(MODEL_KEYS):
+            sys.exit(f"pretrain_llm: {args.config}: {sorted(set(user) & set(MODEL_KEYS))} describe a new model; with "
+                     f"--init_llm the model is {args.init_llm} (remove them, or pretrain from scratch)")
         conf.update(user)
     conf.update({k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None})
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    init_llm = Path(args.init_llm) if args.init_llm else None
+    if init_llm is not None and not (init_llm / "config.json").is_file():
+        sys.exit(f"pretrain_llm: --init_llm {init_llm}: no config.json there (a finished exp/llm of a recipe)")
+    # The identity of the result: the options, and with --init_llm also the base model and the corpus.
+    identity = conf if init_llm is None else {
+        **conf, **base_identity(init_llm), "text": content_id(Path(args.text)),
+        "valid_text": content_id(Path(args.valid_text)), "prompts": load_prompts(args.prompts)}
     out = Path(args.out_dir)
     done = out / ".done"
-    if done.is_file() and json.loads(done.read_text()) == conf:
+    if done.is_file() and json.loads(done.read_text()) == identity:
         logging.info("%s is complete with these options; skipping (delete %s to redo)", out, done)
         return 0
     if done.is_file():
-        logging.info("options changed since %s was trained: training again", out)
+        logging.info("options or inputs changed since %s was trained: training again", out)
         done.unlink()
         (out / "checkpoint.pt").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -224,16 +286,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     torch.manual_seed(conf["seed"])
     ckpt_path = out / "checkpoint.pt"
     resume = torch.load(ckpt_path, weights_only=False) if ckpt_path.is_file() else None
-    if resume is not None and resume.get("conf") != conf:
+    if resume is not None and resume.get("conf") != identity:
         logging.info("checkpoint was made with other options: starting over")
         resume = None
-    if resume is None or not (out / "tokenizer.json").is_file():
-        tokenizer = train_tokenizer(rows, langs, conf["vocab_size"], out)
+    if init_llm is not None:
+        model, tokenizer = continued_model(init_llm, out, rows, valid_rows, langs, prompts)
     else:
-        from part.model.llm import load_tokenizer
+        if resume is None or not (out / "tokenizer.json").is_file():
+            tokenizer = train_tokenizer(rows, langs, conf["vocab_size"], out)
+        else:
+            from part.model.llm import load_tokenizer
 
-        tokenizer = load_tokenizer(str(out))
-    model = build_model(conf, tokenizer)
+            tokenizer = load_tokenizer(str(out))
+        model = build_model(conf, tokenizer)
     optim = torch.optim.AdamW(model.parameters(), lr=conf["lr"], weight_decay=conf["weight_decay"],
                               betas=(0.9, 0.98))
 
@@ -273,7 +338,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             bar.set_postfix(loss=f"{loss.item():.3f}")
         if (step + 1) % args.save_every == 0 and step + 1 < conf["steps"]:
             save_atomic({"model": model.state_dict(), "optim": optim.state_dict(), "rng": rng.getstate(),
-                         "torch_rng": torch.get_rng_state(), "step": step + 1, "history": history, "conf": conf},
+                         "torch_rng": torch.get_rng_state(), "step": step + 1, "history": history, "conf": identity},
                         ckpt_path)
     logging.info("trained %d steps in %.0f s", conf["steps"] - start, time.time() - t0)
 
@@ -285,7 +350,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     _plot_loss(history, out / "loss.png")
     ckpt_path.unlink(missing_ok=True)
-    done.write_text(json.dumps(conf))
+    done.write_text(json.dumps(identity))
     return 0
 
 
@@ -303,7 +368,7 @@ def _plot_loss(history: List[float], path: Path) -> None:
     ax.plot(smooth, label=f"running mean ({window})")
     ax.set_xlabel("step")
     ax.set_ylabel("NLL")
-    ax.set_title("in-recipe LLM pretraining")
+    ax.set_title("in-recipe LLM training")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -343,7 +343,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             logging.info("%s: resuming the unfinished run in %s", name, out)
 
     try:
-        preflight(train_args)
+        parsed = preflight(train_args)
     except InputError as err:
         logging.error("%s: %s", name, err)
         logging.error("%s: nothing was run or written", name)
@@ -352,6 +352,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         logging.error("%s: bad part_train options (see the message above); nothing was run or written", name)
         return exc.code if isinstance(exc.code, int) and exc.code else 2
 
+    if rank == 0:
+        from part.checks import schedule_check
+
+        schedule_check(parsed, name)  # a warm-up longer than the run: said once, before training
     created = not out.exists()
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)

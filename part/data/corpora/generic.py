@@ -30,13 +30,22 @@ data dir written through an external sort: memory does not grow with the number 
 not decoded; with ``--audio_format auto`` each file's header is read to decide between its path and
 a converting pipe.
 
+With ``--lm_text FILE`` the text side is also written as the parallel text corpus that the in-recipe
+LLM is trained on (``data/lm_text/{train,dev}.jsonl``, docs/contracts.md): one JSON object per distinct
+row, ``{"id": ..., "<lang>": transcript, "<tgt>": translation, ...}`` (the languages a row has; a row
+without translations still teaches the LLM to copy its language).
+
 Usage::
 
-    python -m part.data.corpora.generic --tsv corpus/train.tsv --out data/train [--audio_format auto]
+    python -m part.data.corpora.generic --tsv corpus/train.tsv --out data/train [--audio_format auto] \
+        [--lm_text data/lm_text/train.jsonl]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence, Tuple
@@ -57,6 +66,7 @@ from part.data.corpora.base import (
 )
 from part.data.languages import canonical_code
 from part.data.corpora.wavscp import UnreadableAudio, WavScpBuilder
+from part.fileio import atomic_path
 
 logger = logging.getLogger("part.data.corpora.generic")
 
@@ -116,18 +126,52 @@ def read_tsv(tsv: PathLike, builder: WavScpBuilder, skips: Skips) -> Iterator[Tu
         yield utt, where
 
 
-def prepare(tsv: PathLike, out: PathLike, audio_format: str = "auto", strict: bool = False) -> Path:
-    """Write the data dir ``out`` from the generic TSV ``tsv``, streaming (memory does not grow with the
-    number of rows)."""
+class LmText:
+    """The parallel text of the rows (``--lm_text``): one JSON line per distinct row. Only a 16-byte digest
+    per row is kept to drop repeats (the same sentence read by several speakers)."""
+
+    def __init__(self, file):
+        self._file = file
+        self._seen: set = set()
+        self.rows = 0
+
+    def add(self, utt: Utterance) -> None:
+        row = {utt.lang: utt.text, **utt.translations}
+        key = hashlib.blake2b(json.dumps(row, sort_keys=True, ensure_ascii=False).encode("utf-8"),
+                              digest_size=16).digest()
+        if key not in self._seen:
+            self._seen.add(key)
+            self._file.write(json.dumps({"id": utt.utt_id, **row}, ensure_ascii=False) + "\n")
+            self.rows += 1
+
+
+@contextlib.contextmanager
+def lm_text_writer(path: Optional[PathLike]) -> Iterator[Optional[LmText]]:
+    """An :class:`LmText` writing to ``path`` (replaced only when the block succeeds), or None."""
+    if path is None:
+        yield None
+        return
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        yield LmText(f)
+
+
+def prepare(tsv: PathLike, out: PathLike, audio_format: str = "auto", strict: bool = False,
+            lm_text: Optional[PathLike] = None) -> Path:
+    """Write the data dir ``out`` (and, with ``lm_text``, the rows' parallel text) from the generic TSV
+    ``tsv``, streaming (memory does not grow with the number of rows)."""
     skips = Skips()
-    with corpus_writer(out, skips) as writer:
+    with corpus_writer(out, skips) as writer, lm_text_writer(lm_text) as text_writer:
         for utt, where in read_tsv(tsv, WavScpBuilder(audio_format), skips):
             writer.add(utt, where)
+            if text_writer is not None:
+                text_writer.add(utt)
         writer.finish()  # sorts: repeated ids show here
         skips.report(str(tsv), STRICT_REASONS, strict)
         if writer.summary is None:
             raise CorpusError(f"{tsv}: no usable rows")
     logger.info(f"wrote {writer.summary.describe()}")
+    if text_writer is not None:
+        logger.info(f"wrote {lm_text}: {text_writer.rows} distinct rows of text for the in-recipe LLM")
     return Path(out)
 
 
@@ -139,13 +183,15 @@ def get_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--tsv", required=True, help="the TSV; relative audio paths are relative to its folder")
     parser.add_argument("--out", required=True, help="the data dir to write")
+    parser.add_argument("--lm_text", help="also write the rows' parallel text here (JSON lines, one per distinct "
+                                          "row: {id, <lang>: text, <tgt>: translation ...})")
     add_common_arguments(parser)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(argv)
-    return run_main(lambda a: prepare(a.tsv, a.out, a.audio_format, a.strict), args)
+    return run_main(lambda a: prepare(a.tsv, a.out, a.audio_format, a.strict, a.lm_text), args)
 
 
 if __name__ == "__main__":
