@@ -605,6 +605,9 @@ def test_new_language_from_the_embedded_models(tmp_path, tiny_embedded_exp):
 
     from part.checks import unknown_tokens
     from part.data.examples import read_kv
+    from part.data.features import FeatureOptions
+    from part.data.prompts import load_prompts
+    from part.data.sources import open_examples
     from part.model.llm import load_tokenizer
 
     egs = workspace(tmp_path / "w")
@@ -623,8 +626,9 @@ def test_new_language_from_the_embedded_models(tmp_path, tiny_embedded_exp):
     tokenizer = load_tokenizer(str(exp / "llm"))
     assert len(tokenizer) == extension["base_vocab_size"] + len(added)
     # No <unk> in any prompt or transcript of the recipe (the check said so too).
-    prompts = [p for d in ("train", "dev", "test_italian")
-               for p in read_kv(work / "dump" / "examples" / d / "prompt").values()]
+    templates = load_prompts(str(work / "conf" / "embedded" / "prompts.yaml"))  # the recipe runs on raw shards
+    prompts = [info.prompt for d in ("train", "dev", "test_italian")
+               for info in open_examples(work / "dump" / "raw" / d, templates, features=FeatureOptions()).info.values()]
     texts = [t for d in ("train", "dev") for f in ("text", "text.en") for t in read_kv(work / "data" / d / f).values()]
     assert any("<|it|>" in p for p in prompts)
     assert unknown_tokens(tokenizer, prompts, texts).ok and "no <unk>:" in log
@@ -646,7 +650,8 @@ def test_new_language_from_the_embedded_models(tmp_path, tiny_embedded_exp):
 
     # Bad case 1: the embedded LLM as it is (--llm_path: not extended) maps <|it|> and ì to <unk>.
     proc = subprocess.run([sys.executable, "-m", "part.bin.check_run", "tokens", "--llm_path",
-                           str(tiny_embedded_exp / "llm"), "--examples", "dump/examples/train",
+                           str(tiny_embedded_exp / "llm"), "--examples", "dump/raw/train",
+                           "--prompts", "conf/embedded/prompts.yaml",
                            "--text", "data/train/text"], cwd=work, capture_output=True, text=True,
                           env={**os.environ, **ENV, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0 and "maps to <unk>" in proc.stderr
@@ -658,7 +663,7 @@ def test_new_language_from_the_embedded_models(tmp_path, tiny_embedded_exp):
     # Bad case 2: an LLM that cannot copy (random weights).
     chat = make_chat_llm(tmp_path / "random_llm", [t for rows in ITALIAN_ROWS.values() for pair in rows for t in pair])
     proc = subprocess.run([sys.executable, "-m", "part.bin.check_run", "copy", "--llm_path", str(chat),
-                           "--examples", "dump/examples/dev"], cwd=work, capture_output=True, text=True,
+                           "--examples", "dump/raw/dev", "--prompts", "conf/embedded/prompts.yaml"], cwd=work, capture_output=True, text=True,
                           env={**os.environ, **ENV, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0 and "copies 0% of 3 held-out transcripts" in proc.stderr
     assert json.loads(proc.stdout)["exact_percent"] == 0.0
