@@ -82,7 +82,7 @@ def build_model(adapter: str, conf: dict, seed: int = 0):
 
 
 def make_features(num_utts: int, min_s: float, max_s: float, seed: int = 0) -> List[np.ndarray]:
-    from part.bin.extract_feats import FbankOptions, compute_fbank
+    from part.data.features import FeatureOptions, compute_features
 
     rng = np.random.default_rng(seed)
     feats = []
@@ -90,7 +90,7 @@ def make_features(num_utts: int, min_s: float, max_s: float, seed: int = 0) -> L
         n = int(16000 * rng.uniform(min_s, max_s))
         t = np.arange(n) / 16000
         wave = 0.2 * np.sin(2 * np.pi * rng.uniform(100, 400) * t) + 0.02 * rng.standard_normal(n)
-        feats.append(compute_fbank(wave.astype(np.float32), FbankOptions()))
+        feats.append(compute_features(wave.astype(np.float32), FeatureOptions()))
     return feats
 
 
