@@ -24,6 +24,8 @@ Everything else — the epoch loop, n-best averaging, logging, the distributed l
    distributed run (or a resumed run starts at an epoch whose set differs from epoch 1's), the DDP wrapper
    is rebuilt around the model for the new set. After every epoch the replicas are compared (a checksum
    of the parameters, all-reduced): diverged replicas stop the run instead of silently training on.
+5. **Updates that carry gradient** are counted per epoch into ``grad_updates.json``
+   (:mod:`part.tasks.update_counts`).
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ import torch.distributed
 from espnet2.train.trainer import Trainer, TrainerOptions
 
 from part.schedule.schedule import ActivationSchedule, apply_trainable, log_trainable, trainable_signature
+from part.tasks import update_counts
 
 CHECKPOINT = "checkpoint.pth"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.pth"
@@ -345,9 +348,12 @@ class PARTTrainer(Trainer):
                             "DistributedDataParallel (%s): its gradients may not be reduced", type(model).__name__)
         if distributed_option.distributed:
             model = _GatherableOutputs(model)
+        update_counts.start_epoch(core)
         result = super().train_one_epoch(model=model, iterator=iterator, optimizers=optimizers, schedulers=schedulers,
                                          scaler=scaler, reporter=reporter, summary_writer=summary_writer,
                                          options=options, distributed_option=distributed_option)
+        if not distributed_option.distributed or distributed_option.dist_rank == 0:
+            update_counts.finish_epoch(core, options.output_dir, epoch, options.accum_grad)
         if distributed_option.distributed:
             check_replicas_in_sync(core, epoch)
         return result
