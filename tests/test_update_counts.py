@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -77,6 +78,12 @@ def test_the_trainer_writes_the_counts_of_every_epoch(tmp_path_factory):
     second = record["epochs"]["2"]
     assert second["batches"] == 4 and second["with_gradient"] < 4  # some mt batches: no gradient
     assert update_counts.totals(out) == {"batches": 8, "with_gradient": 4 + second["with_gradient"], "epochs": 2}
+    # Validation scores every epoch on the same mix, every task the phase schedules (so that the best epoch
+    # is chosen among comparable scores), while training follows the schedule.
+    log = proc.stderr
+    assert "epoch 1: " in log and re.search(r"epoch 1: \d+ batches of tasks \['asr'\]", log)
+    assert len(re.findall(r"epoch 1: \d+ batches of tasks \['asr', 'mt'\]", log)) == 1  # validation
+    assert len(re.findall(r"epoch 2: \d+ batches of tasks \['asr', 'mt'\]", log)) == 2  # training, validation
 
 
 def test_a_damaged_record_names_the_file(tmp_path):
