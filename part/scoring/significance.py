@@ -97,7 +97,7 @@ def error_counts(decode_dir: Path) -> Dict[str, Dict[str, np.ndarray]]:
     for record in _records(decode_dir):
         if record["task"] != "asr" or not record["counts"].get("Wrd"):
             continue
-        path = Path(decode_dir) / record["score_dir"] / "per_utt"
+        path = Path(decode_dir) / record.get("score_dir", "?") / "per_utt"
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: re-score {decode_dir} (part_score writes per_utt)")
         counts = {}
@@ -118,7 +118,7 @@ def bleu_statistics(decode_dir: Path) -> Dict[str, Dict[str, np.ndarray]]:
     for record in _records(decode_dir):
         if record["task"] == "asr":
             continue
-        score_dir = Path(decode_dir) / record["score_dir"]
+        score_dir = Path(decode_dir) / record.get("score_dir", "?")
         lines = {}
         for name in ("ids", "hyp", "ref"):
             path = score_dir / name
