@@ -35,9 +35,10 @@ class Table:
     header: List[str]
     rows: List[List[str]]
     notes: List[str] = field(default_factory=list)  # paragraphs under the table (Markdown)
+    align: str = ""  # one letter per column, l or r (markdown_table's default: the first column left)
 
     def markdown(self, level: str = "###") -> List[str]:
-        lines = [f"{level} {self.title}", ""] + markdown_table(self.header, self.rows) + [""]
+        lines = [f"{level} {self.title}", ""] + markdown_table(self.header, self.rows, self.align) + [""]
         for note in self.notes:
             lines += [note, ""]
         return lines
@@ -163,7 +164,7 @@ def updates_table(systems: Systems) -> Optional[Table]:
     return Table("Updates that carry gradient", ["Method", "Phase", "Epochs", "Updates", "With gradient",
                                                  "Cumulated with gradient"], rows,
                  ["An update carries gradient when its batch's loss reaches a trainable parameter (a text-only "
-                  "batch through a frozen LLM does not); counted during training (`grad_updates.json`)."])
+                  "batch through a frozen LLM does not); counted during training (`grad_updates.json`)."], align="llrrrr")
 
 
 def trajectory(systems: Systems, set_name: str, no_speech_set: Optional[str]) -> Tuple[Table, List[dict]]:
@@ -195,7 +196,7 @@ def trajectory(systems: Systems, set_name: str, no_speech_set: Optional[str]) ->
     seeds = max((len(p["error"]) for p in points), default=0)
     notes = [f"Every phase decoded on `{set_name}` (ASR: mean WER/CER over languages; BLEU: mean over "
              "directions)" + (f"; mean ± std over {seeds} seeds" if seeds > 1 else "") + "."]
-    return Table(f"Phase by phase ({set_name})", header, rows, notes), points
+    return Table(f"Phase by phase ({set_name})", header, rows, notes, "ll" + "r" * (len(header) - 2)), points
 
 
 def no_speech_output(run: Run) -> Optional[float]:
@@ -328,7 +329,8 @@ def failures_table(systems: Systems, set_name: str, task: str) -> Optional[Table
                                              "trained on the training transcripts" if lid else
                                              "; no language identifier was given to part_score") +
                   "), with a repetition loop, or empty after normalisation (definitions: "
-                  "`part/scoring/failures.py`; the flagged examples are listed in each decode dir's `failures`)."])
+                  "`part/scoring/failures.py`; the flagged examples are listed in each decode dir's `failures`)."],
+                 align="llrrrr")
 
 
 def _group(record: dict) -> str:

@@ -40,10 +40,9 @@ def finish_epoch(model, output_dir, epoch: int, accum_grad: int = 1) -> None:
     if counts is None:
         return
     path = Path(output_dir) / FILE
-    record = read(path.parent) or {"epochs": {}}
-    record["accum_grad"] = accum_grad
-    record["epochs"][str(epoch)] = {"batches": int(counts["batches"]), "with_gradient": int(counts["with_gradient"])}
-    record["epochs"] = dict(sorted(record["epochs"].items(), key=lambda kv: int(kv[0])))
+    epochs = (read(path.parent) or {"epochs": {}})["epochs"]
+    epochs[str(epoch)] = {"batches": int(counts["batches"]), "with_gradient": int(counts["with_gradient"])}
+    record = {"accum_grad": accum_grad, "epochs": dict(sorted(epochs.items(), key=lambda kv: int(kv[0])))}
     atomic_write_text(path, json.dumps(record, indent=1) + "\n")
 
 
