@@ -582,3 +582,23 @@ def test_phase_by_phase_report(tmp_path, capsys, monkeypatch):
     report = (tmp_path / "RESULTS.md").read_text()
     assert "**Changed since**: `conf/part_phase3.yaml` (changed)" in report
     assert "**dirty** (3 changed files)" in report and "Caution" in report
+
+
+def test_configuration_hash_ignores_paths_and_follows_content(tmp_path):
+    from part.scoring.provenance import config_fingerprint
+
+    def stage(root: Path, init: str, lr: str) -> Path:
+        (root / "conf").mkdir(parents=True, exist_ok=True)
+        (root / "conf" / "p.yaml").write_text(f"optim_conf:\n  lr: {lr}\n")
+        phase = root / "exp" / "part_seed1" / "phase1"
+        phase.mkdir(parents=True, exist_ok=True)
+        (phase / "stage_options.json").write_text(json.dumps(
+            {"args": ["--config", "conf/p.yaml", "--init_param", init, "--seed", "1"],
+             "configs": {"conf/p.yaml": (root / "conf" / "p.yaml").read_text()}}))
+        return root / "exp"
+
+    a, checks = config_fingerprint(stage(tmp_path / "a", "/home/a/exp/x.pth", "0.001"))
+    b, _ = config_fingerprint(stage(tmp_path / "b", "/tmp/copy/exp/x.pth", "0.001"))
+    c, _ = config_fingerprint(stage(tmp_path / "c", "/home/a/exp/x.pth", "0.002"))
+    assert a == b != c and [(k.path, k.used_by, k.now) for k in checks] == [("conf/p.yaml", 1, "same")]
+    assert config_fingerprint(tmp_path / "nothing") == (None, [])
