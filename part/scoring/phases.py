@@ -44,7 +44,10 @@ class Table:
         return lines
 
     def text(self) -> List[str]:
-        return [self.title] + text_table(self.header, [[c.replace("**", "") for c in r] for r in self.rows]) + [""]
+        """The table as aligned text, with its notes (less figure links and Markdown marks)."""
+        lines = [self.title] + text_table(self.header, [[c.replace("**", "") for c in r] for r in self.rows])
+        lines += [note.replace("**", "").replace("`", "") for note in self.notes if not note.startswith("![")]
+        return lines + [""]
 
 
 # ------------------------------------------------------------------------------------------------
