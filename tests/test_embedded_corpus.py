@@ -404,8 +404,8 @@ def test_command_line(tmp_path):
     # The last line on stdout names the test sets (recipe stage 1 records them); none without noise clips.
     out = subprocess.run([sys.executable, "-m", "part.data.embedded.prepare", "--out", str(tmp_path), "--size",
                           "tiny", "--langs", "en", "--num_train", "1", "--num_dev", "1", "--num_test", "1",
-                          "--num_noise", "0", "--no_progress"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+                          "--num_noise", "0", "--no_progress"], cwd=REPO, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
     assert out.returncode == 0 and out.stdout.splitlines()[-1] == "test_sets: test", out.stderr
     assert not (tmp_path / "data" / "test_noise").exists()
     out = subprocess.run([sys.executable, "-m", "part.data.embedded.prepare", "--langs", "en,xx", "--out",

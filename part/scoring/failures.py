@@ -122,9 +122,9 @@ class CharNgramLID:
         out = {}
         for lang, table in self.counts.items():
             totals = self.totals[lang]
-            out[lang] = sum(c * math.log((table.get(key, 0) + 1) / (totals.get(key[0], 0) + self.vocab.get(key[0], 0)
-                                                                 + 1))
-                            for key, c in grams.items())
+            out[lang] = sum(
+                c * math.log((table.get(key, 0) + 1) / (totals.get(key[0], 0) + self.vocab.get(key[0], 0) + 1))
+                for key, c in grams.items())
         return out
 
     def predict(self, text: str) -> str:

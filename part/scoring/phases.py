@@ -167,7 +167,8 @@ def updates_table(systems: Systems) -> Optional[Table]:
     return Table("Updates that carry gradient", ["Method", "Phase", "Epochs", "Updates", "With gradient",
                                                  "Cumulated with gradient"], rows,
                  ["An update carries gradient when its batch's loss reaches a trainable parameter (a text-only "
-                  "batch through a frozen LLM does not); counted during training (`grad_updates.json`)."], align="llrrrr")
+                  "batch through a frozen LLM does not); counted during training (`grad_updates.json`)."],
+                 align="llrrrr")
 
 
 def trajectory(systems: Systems, set_name: str, no_speech_set: Optional[str]) -> Tuple[Table, List[dict]]:
@@ -433,7 +434,8 @@ def phases_section(runs: Sequence[Run], report_path: Path, style: str = "markdow
             table, points = trajectory(systems, set_name, no_speech[0] if no_speech else None)
             tables.append(table)
             if style == "markdown":
-                figure = report_path.resolve().parent / "figures" / f"phases_{systems.adapter or 'model'}_{set_name}.png"
+                name = f"phases_{systems.adapter or 'model'}_{set_name}.png"
+                figure = report_path.resolve().parent / "figures" / name
                 if plot_trajectory(points, figure, f"{adapter}: phase by phase on {set_name}"):
                     figures.append((table.title, figure))
                     table.notes.append(f"![{table.title}]({os.path.relpath(figure, report_path.resolve().parent)})")

@@ -129,7 +129,8 @@ def config_fingerprint(exp_dir: Path, recipe_dir: Optional[Path] = None) -> Tupl
                        for name, text in (fp.get("configs") or {}).items()}
         except (ValueError, yaml.YAMLError) as exc:
             raise ValueError(f"{path}: unreadable ({exc}); re-run that training stage") from None
-        used[path.parent.relative_to(exp_dir).as_posix()] = {"configs": configs, "options": _options(fp.get("args", []))}
+        used[path.parent.relative_to(exp_dir).as_posix()] = {"configs": configs,
+                                                             "options": _options(fp.get("args", []))}
         for name, content in configs.items():
             uses[name] = uses.get(name, 0) + 1
             contents.setdefault(name, content)

@@ -53,8 +53,8 @@ class SizeSpec:
     noise: int = 0
 
 
-# 300 test utterances per language (default, large): the paired bootstrap confidence intervals of the
-# main job's comparison are about half as wide as they were with 100 (egs/mini_multilingual/RESULTS.md).
+# 300 test utterances per language (default, large): the paired bootstrap intervals of the main job's
+# comparison (egs/mini_multilingual/RESULTS.md) are 1/sqrt(3) as wide as 100 utterances would leave them.
 SIZES: Dict[str, SizeSpec] = {
     "tiny": SizeSpec(train=12, dev=4, test=4, lm_train=200, lm_dev=20, noise=2),
     "default": SizeSpec(train=1500, dev=30, test=300, lm_train=20000, lm_dev=500, noise=10),

@@ -201,7 +201,7 @@ def prepare(out: Path, size: str = "default", langs: Sequence[str] = SUPPORTED_L
             shutil.rmtree(out / "data" / split, ignore_errors=True)
     write_lm_text(out / "data" / "lm_text", corpus)
     atomic_write_lines(out / MANIFEST, (json.dumps(u.as_json(), ensure_ascii=False)
-                                  for utts in planned.values() for u in utts))
+                                        for utts in planned.values() for u in utts))
 
     summary = summarise(corpus, planned, seconds)
     made_seconds = sum(s for utt, s in seconds.items() if utt not in kept)
