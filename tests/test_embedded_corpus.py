@@ -317,7 +317,7 @@ def test_audio(tiny):
 
 def test_rerun_skips_work(tiny, tmp_path, caplog):
     root, first = tiny
-    assert not first["skipped_stage"] and first["made_wavs"] == 6 * (TINY.train + TINY.dev + TINY.test)
+    assert not first["skipped_stage"] and first["made_wavs"] == 6 * (TINY.train + TINY.dev + TINY.test + TINY.noise)
     copy = tmp_path / "recipe"
     shutil.copytree(root, copy)
     caplog.set_level(logging.INFO, logger="part.data.embedded")
@@ -346,6 +346,34 @@ def test_rerun_skips_work(tiny, tmp_path, caplog):
     assert len(list((copy / "downloads" / "embedded" / "wav" / "test").glob("*.wav"))) == 4
 
 
+def test_noise_only_clips(tiny):
+    """data/test_noise: per language, the noise of a test utterance without its speech, with a transcript
+    that scoring normalises to nothing; a test set of its own, with no translations."""
+    from part.data.datadir import validate_data_dir
+    from part.scoring.normalize import get_normalizer
+
+    root, summary = tiny
+    assert summary["options"]["noise"] == TINY.noise > 0
+    d = root / "data" / "test_noise"
+    assert validate_data_dir(d, check_audio=False).ok
+    utt2lang, text = read_kaldi(d / "utt2lang"), read_kaldi(d / "text")
+    assert sorted(utt2lang.values()) == sorted(SUPPORTED_LANGS * TINY.noise)
+    assert not list(d.glob("text.*"))
+    for lang in SUPPORTED_LANGS:
+        assert get_normalizer("whisper", lang)(set(text.values()).pop()).strip() == ""
+    test_wavs = read_kaldi(root / "data" / "test" / "wav.scp")
+    for utt, wav in read_kaldi(d / "wav.scp").items():
+        lang, _, tuple_id = utt.split("-")
+        noise, _ = sf.read(str(root / wav))
+        voiced_utt = next(u for u in test_wavs if u.startswith(f"{lang}-") and u.endswith(f"-{tuple_id}"))
+        voiced, _ = sf.read(str(root / test_wavs[voiced_utt]))
+        # As long as its test utterance, at its noise level (15-30 dB below the speech: the voiced clip
+        # is much louder), and not its noise: another draw.
+        assert noise.shape == voiced.shape
+        assert 0.02 < np.std(noise) / np.std(voiced) < 0.2, utt
+        assert abs(np.corrcoef(noise, voiced)[0, 1]) < 0.1, utt
+
+
 def test_data_dirs_come_from_the_shared_writer_and_records(tiny, tmp_path):
     """The embedded corpus writes through the data-dir writer of the real corpora: reading a split back
     as Utterance records and writing it again gives the same bytes."""
@@ -365,13 +393,21 @@ def test_data_dirs_come_from_the_shared_writer_and_records(tiny, tmp_path):
             assert path.read_bytes() == (original / path.name).read_bytes(), path.name
 
 
-def test_command_line_help():
+@needs_espeak
+def test_command_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "part.data.embedded.prepare", "--help"], cwd=REPO,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert out.returncode == 0 and "--size" in out.stdout and "--langs" in out.stdout
     out = subprocess.run(["bash", str(REPO / "egs" / "mini_multilingual" / "local" / "data.sh"), "--help"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert out.returncode == 0 and "--size" in out.stdout and "--nj" in out.stdout
+    # The last line on stdout names the test sets (recipe stage 1 records them); none without noise clips.
+    out = subprocess.run([sys.executable, "-m", "part.data.embedded.prepare", "--out", str(tmp_path), "--size",
+                          "tiny", "--langs", "en", "--num_train", "1", "--num_dev", "1", "--num_test", "1",
+                          "--num_noise", "0", "--no_progress"], cwd=REPO, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "test_sets: test", out.stderr
+    assert not (tmp_path / "data" / "test_noise").exists()
     out = subprocess.run([sys.executable, "-m", "part.data.embedded.prepare", "--langs", "en,xx", "--out",
                           "/nonexistent"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert out.returncode == 1 and "no language xx" in out.stderr

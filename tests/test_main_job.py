@@ -21,8 +21,10 @@ from part.recipe_copy import REPO, make_recipe_copy
 def test_run_all_tiny_runs_every_stage_of_both_methods(tmp_path):
     recipe = make_recipe_copy(tmp_path)
     env = dict(os.environ, PART_RECIPE_DIR=str(recipe))
+    # About 10 minutes on 2 idle cores (every phase of both methods is decoded twice: speech and noise clips);
+    # the limit leaves room for a machine shared with other jobs.
     proc = subprocess.run([str(REPO / "run_all.sh"), "--size", "tiny"], cwd=REPO, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1200)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=2400)
     log = proc.stdout
     (tmp_path / "run_all.log").write_text(log)
     assert proc.returncode == 0, log[-4000:]
@@ -47,45 +49,73 @@ def check_outputs(recipe: Path, log: str) -> None:
         assert re.search(rf"^{lang} \((WER|CER)\)", table, re.M), f"no ASR row for {lang}"
     assert "de-en (BLEU)" in table
     report = (work / "RESULTS.md").read_text()
-    # Stage 1 recorded the test set that local/data.sh made; the later stages took it from there.
-    assert (work / "data" / "test_sets").read_text().split() == ["test"]
-    assert "./run_all.sh --size tiny" in report
+    # Stage 1 recorded the test sets that local/data.sh made; the later stages took them from there.
+    assert (work / "data" / "test_sets").read_text().split() == ["test", "test_noise"]
+    assert "./run_all.sh --size tiny --seeds '1' --adapter ctc_posterior" in report
     # The wall time of every step, printed and in the report, in the order the steps ran.
     timing = log[log.index("Wall time of each step of this run"):]
     steps = ["stage 1: data preparation", "stage 2: features", "stage 3: LLM pretraining",
-             "stage 3: encoder pretraining", "stage 4: part_seed1 phase1", "stage 6: part_seed1 phase3",
-             "stage 7: part_seed1 decoding", "stage 5: baseline_seed1 phase2", "stage 9: part_seed1 analysis"]
+             "stage 3: encoder pretraining", "stage 4: part_ctc_posterior_seed1 phase1",
+             "stage 6: part_ctc_posterior_seed1 phase3", "stage 7: part_ctc_posterior_seed1 decoding",
+             "stage 5: baseline_ctc_posterior_seed1 phase2", "stage 9: part_ctc_posterior_seed1 analysis"]
     positions = [timing.index(step) for step in steps[:-1]]
     assert positions == sorted(positions) and steps[-1] in timing and "total" in timing
     assert "## Wall time" in report and "| stage 3: encoder pretraining |" in report
 
     # Each training phase of each method trained, with curves; PART phase 2 unfroze the encoder
-    # progressively and phase 3 added text-only translation from its second epoch.
-    for method, phases in (("part_seed1", (1, 2, 3)), ("baseline_seed1", (1, 2))):
+    # progressively and phase 3 added text-only translation from its second epoch. Every update of both
+    # methods carried gradient (Baseline-2stage mixes only the speech tasks), as many for each.
+    for method, phases in (("part_ctc_posterior_seed1", (1, 2, 3)), ("baseline_ctc_posterior_seed1", (1, 2))):
         for n in phases:
             phase_dir = exp / method / f"phase{n}"
             assert (phase_dir / ".done").is_file()
             assert (phase_dir / "valid.acc.ave.pth").exists()
             assert any((phase_dir / "images").glob("loss.png"))
             assert "epoch results" in (phase_dir / "train.log").read_text()
+            counts = json.loads((phase_dir / "grad_updates.json").read_text())["epochs"]
+            assert all(e["batches"] == e["with_gradient"] == 4 for e in counts.values()), (method, n, counts)
         assert not (exp / method / "phase3").exists() or method.startswith("part")
     assert "trainable groups ['adapter', 'encoder_last_2']" in log
     assert "trainable groups ['adapter', 'encoder']" in log
     assert "batches of tasks ['asr', 's2tt', 'mt']" in log
+    assert "| PART | phase3 | 4 | 16 | 16 | 36 |" in report
+    assert "| Baseline-2stage | phase2 | 7 | 28 | 28 | 36 |" in report
 
-    # Decoding and scoring: per-language sclite-style reports and BLEU for every direction.
-    asr = exp / "part_seed1" / "phase3" / "decode_test_asr"
+    # Decoding and scoring of every phase: per-language sclite-style reports, per-utterance counts and failure
+    # labels, BLEU for every direction, and the noise-only clips.
+    for method, phases in (("part_ctc_posterior_seed1", (1, 2, 3)), ("baseline_ctc_posterior_seed1", (1, 2))):
+        for n in phases:
+            for name in ("test_asr", "test_s2tt", "test_noise_asr"):
+                assert (exp / method / f"phase{n}" / f"decode_{name}" / "scores.json").is_file(), (method, n, name)
+    asr = exp / "part_ctc_posterior_seed1" / "phase3" / "decode_test_asr"
     records = json.loads((asr / "scores.json").read_text())
     assert {r["src"] for r in records} == {"de", "en", "es", "fr", "ja", "zh"}
+    assert all(r["failures"]["speech"] == 4 and r["failures"]["language_id"] for r in records)
     result = (asr / "score_cer" / "zh" / "result.txt").read_text()
     assert "SYSTEM SUMMARY PERCENTAGES by SPEAKER" in result and "Scores: (#C #S #D #I)" in result
     assert "%WER" in (asr / "score_wer" / "de" / "wer").read_text()
-    s2tt = exp / "baseline_seed1" / "phase2" / "decode_test_s2tt"
+    assert len((asr / "score_wer" / "de" / "per_utt").read_text().splitlines()) == 4
+    assert (asr / "failures").is_file()
+    s2tt = exp / "baseline_ctc_posterior_seed1" / "phase2" / "decode_test_s2tt"
     assert (s2tt / "score_bleu" / "de-en" / "bleu").is_file()
+    noise = json.loads((exp / "part_ctc_posterior_seed1" / "phase1" / "decode_test_noise_asr" / "scores.json")
+                       .read_text())
+    assert sum(r["failures"]["no_speech"] for r in noise) == 12
+
+    # The report: provenance, the last phases with intervals, the trajectory with its plot, failures.
+    assert "## Provenance" in report and "Configuration hash" in report
+    assert "## PART vs Baseline-2stage, adapter `ctc_posterior`" in report
+    assert "### PART (phase3) vs Baseline-2stage (phase2) on test" in report
+    assert "| ASR, average error (%) |" in report and "[" in report.split("| ASR, average error (%) |")[1]
+    assert "### Phase by phase (test)" in report and (work / "figures" / "phases_ctc_posterior_test.png").is_file()
+    assert "### Failures of the last phases (test, ASR)" in report
+    assert "### Clips without speech (test_noise): clips with output" in report
+    printed = log[log.index("=== PART vs Baseline-2stage (exp"):]
+    assert "PART − Baseline [95% CI]" in printed and "Phase by phase (test)" in printed
 
     # Analysis (stage 9): gradient-similarity heatmaps and the side-by-side comparison.
-    assert (exp / "part_seed1" / "analysis" / "phase3" / "grad_similarity.png").is_file()
-    assert (exp / "baseline_seed1" / "analysis" / "grad_similarity_compare.png").is_file()
+    assert (exp / "part_ctc_posterior_seed1" / "analysis" / "phase3" / "grad_similarity.png").is_file()
+    assert (exp / "baseline_ctc_posterior_seed1" / "analysis" / "grad_similarity_compare.png").is_file()
 
 
 

@@ -21,7 +21,8 @@ from part.scoring import sclite as sc
 from part.scoring.align import ErrorCounts, align
 from part.scoring.bleu import bleu_tokenizer, corpus_bleu_chrf
 from part.scoring.normalize import get_normalizer
-from part.scoring.results import comparison_table, describe_decode_dir, find_runs, git_revision
+from part.scoring.provenance import git_revision
+from part.scoring.results import comparison_table, describe_decode_dir, find_runs
 from part.scoring.scorer import ScoringError, load_decode_dir, score_decode_dir
 from part.scoring.tokenize import scoring_tokens, split_characters
 
@@ -368,7 +369,9 @@ def test_make_results(fake_exp, tmp_path, capsys, monkeypatch):
     assert "| en | WER | 10 | 100 | 88.0 | 12.0 | 0.0 | 0.0 | 12.0 | 50.0 | 12.00 |" in report
     assert "- torch: " in report and "- transformers: " in report and "- git revision: " in report
     assert "en (WER)" in printed and "16.00 ± 2.83" in printed and "|" not in printed
-    assert comparison_table(fake_exp, style="text") == printed
+    assert printed.endswith(comparison_table(fake_exp, style="text"))
+    # Scores without per-utterance counts (an older part_score): the headline says why it has no interval.
+    assert "No interval for asr:" in report and "per_utt" in report
 
 
 def test_run_description(tmp_path):
@@ -413,3 +416,189 @@ def test_unicode_spaces_in_references_score_as_spaces():
         fr = get_normalizer(name, "fr")
         assert fr("Où est la gare\u00a0?").split() == fr("Où est la gare ?").split()
         assert fr("a\u200bb\u202fc") == fr("a b c")
+
+
+# ------------------------------------------------------------------------------------------------
+# failures, significance, the phase-by-phase report
+# ------------------------------------------------------------------------------------------------
+def test_failure_labels():
+    from part.scoring.failures import CharNgramLID, failure_counts, max_repeats
+    from part.scoring.scorer import Example
+
+    assert max_repeats("a b c a b c a b c d".split(), 4) == 3 and max_repeats("a b a".split(), 4) == 1
+    lid = CharNgramLID().fit([("de", "der hund läuft nach hause und die katze schläft"),
+                              ("en", "the dog runs home and the cat is sleeping"),
+                              ("fr", "le chien court à la maison et le chat dort")])
+    assert lid.predict("the cat runs home") == "en" and lid.predict("le chat dort") == "fr"
+    examples = [Example("a", "de", "de", "Der Hund läuft nach Hause.", "der hund läuft nach hause"),  # fine
+                Example("b", "de", "de", "Die Katze schläft.", ""),  # empty
+                Example("c", "de", "de", "Die Katze schläft.", "die katze die katze die katze die katze"),  # loop
+                Example("d", "de", "de", "Der Hund läuft.", "the dog runs home and the cat"),  # English
+                Example("e", "de", "de", "Der Hund läuft.", "犬が走る"),  # another script
+                Example("f", "de", "de", "[noise]", ""),  # no speech, no output: right
+                Example("g", "de", "de", "[noise]", "der hund")]  # no speech, output
+    counts, labels = failure_counts(examples, "de", lid=lid)
+    assert counts == {"speech": 5, "empty": 1, "loop": 1, "wrong_language": 2, "wrong_script": 1, "no_speech": 2,
+                      "output_on_no_speech": 1, "language_id": True}
+    assert labels == {"b": ["empty"], "c": ["loop"], "d": ["wrong_language:en"],
+                      "e": ["wrong_language:script=CJK"], "g": ["output_on_no_speech"]}
+    # Without a language identifier only the script is judged; a repetition the reference has is no loop.
+    counts, labels = failure_counts(examples[3:5] + [Example("h", "de", "de", "ja ja ja", "ja ja ja")], "de")
+    assert counts["wrong_language"] == 1 and not counts["language_id"] and "h" not in labels
+
+
+def test_paired_bootstrap():
+    import numpy as np
+    from sacrebleu.metrics import BLEU
+
+    from part.scoring import significance as sig
+
+    rng = np.random.default_rng(0)
+    words = rng.integers(5, 12, size=200)
+    base = np.stack([rng.binomial(words, 0.2), words], axis=1)
+    better = np.stack([np.maximum(base[:, 0] - rng.integers(0, 2, size=200), 0), words], axis=1)
+    a = {"en": {f"u{i}": better[i] for i in range(200)}, "de": {f"u{i}": better[i] for i in range(200)}}
+    b = {"en": {f"u{i}": base[i] for i in range(200)}, "de": {f"u{i}": base[i] for i in range(200)}}
+    diff = sig.compare(a, b, "error")["all"]
+    assert diff.a < diff.b and diff.low <= diff.diff <= diff.high < 0 and diff.significant
+    same = sig.compare(b, b, "error")["all"]
+    assert same.diff == same.low == same.high == 0.0 and not same.significant
+    # Groups of the same size share their resamples (sacrebleu's seed); pooling seeds sums per example.
+    assert np.array_equal(sig.resample_indices(200), sig.resample_indices(200))
+    pooled = sig.pooled([b, b], ["seed1", "seed2"])
+    assert np.array_equal(pooled["en"]["u3"], 2 * base[3])
+    with pytest.raises(ValueError, match="example 'u0' is in only one"):
+        sig.pooled([b, {"en": {}, "de": {}}], ["seed1", "seed2"])
+    # BLEU from sacrebleu's statistics equals sacrebleu's corpus BLEU.
+    refs = [f"the cat number {i} sat on the mat" for i in range(50)]
+    hyps = [r if i % 3 else r.replace("cat", "dog") for i, r in enumerate(refs)]
+    stats = np.asarray(BLEU()._extract_corpus_statistics(hyps, [refs]))
+    point = sig.bleu_scores(stats, sig.resample_indices(50)).point
+    assert point == pytest.approx(BLEU().corpus_score(hyps, [refs]).score)
+
+
+SENTENCES = {"en": ["the red house is on the hill", "my sister reads a long book", "we walk to the old market",
+                    "the train leaves at nine", "a small dog sleeps in the sun", "they cook fish for dinner"],
+             "de": ["das rote haus steht auf dem hügel", "meine schwester liest ein langes buch",
+                    "wir gehen zum alten markt", "der zug fährt um neun", "ein kleiner hund schläft in der sonne",
+                    "sie kochen fisch zum abendessen"]}
+
+
+def _garble(text: str, n: int) -> str:
+    words = text.split()
+    return " ".join("x" if i < n else w for i, w in enumerate(words))
+
+
+def make_phase_exp(root: Path, seeds=(1, 2)) -> Path:
+    """A scored experiment dir as ./run_all.sh leaves it: both methods, every phase decoded on a speech test
+    set and on clips without speech, with update counts, configs and the record of the run."""
+    from part.scoring.failures import CharNgramLID
+
+    lid = CharNgramLID().fit([(lang, s) for lang, rows in SENTENCES.items() for s in rows])
+    exp = root / "exp"
+    exp.mkdir(parents=True)
+    (root / "conf").mkdir()
+    errors = {("baseline", "phase1"): 3, ("baseline", "phase2"): 2, ("part", "phase1"): 3, ("part", "phase2"): 1,
+              ("part", "phase3"): 0}
+    for seed in seeds:
+        for (method, phase), n in errors.items():
+            phase_dir = exp / f"{method}_ctc_posterior_seed{seed}" / phase
+            phase_dir.mkdir(parents=True)
+            config = root / "conf" / f"{method}_{phase}.yaml"
+            config.write_text(f"speech_adapter: ctc_posterior\nmax_epoch: 2\n# {method}\n")
+            (phase_dir / "config.yaml").write_text("model_type: speech_llm\nspeech_adapter: ctc_posterior\n")
+            (phase_dir / "stage_options.json").write_text(json.dumps(
+                {"args": ["--config", f"conf/{config.name}", "--seed", str(seed), "--init_param", "/abs/x.pth"],
+                 "configs": {f"conf/{config.name}": config.read_text()}}))
+            (phase_dir / "grad_updates.json").write_text(json.dumps(
+                {"accum_grad": 1, "epochs": {"1": {"batches": 100, "with_gradient": 100},
+                                             "2": {"batches": 100, "with_gradient": 100}}}))
+            asr_rows, asr_hyps, s2tt_rows, s2tt_hyps, noise_rows, noise_hyps = [], {}, [], {}, [], {}
+            for lang, rows in SENTENCES.items():
+                other = "de" if lang == "en" else "en"
+                for i, ref in enumerate(rows):
+                    utt = f"{lang}-spk-{i:03d}"
+                    asr_rows.append((f"{utt}__asr", lang, lang, ref))
+                    # seed-dependent extra error; a German hypothesis in English for the baseline
+                    hyp = _garble(ref, n + (i + seed) % 2)
+                    if method == "baseline" and lang == "de" and i == 0:
+                        hyp = SENTENCES["en"][0]
+                    asr_hyps[f"{utt}__asr"] = hyp
+                    s2tt_rows.append((f"{utt}__s2tt_{other}", lang, other, SENTENCES[other][i]))
+                    s2tt_hyps[f"{utt}__s2tt_{other}"] = _garble(SENTENCES[other][i], n)
+                for i in range(2):
+                    noise_rows.append((f"{lang}-noise-{i:03d}__asr", lang, lang, "[noise]"))
+                    noise_hyps[f"{lang}-noise-{i:03d}__asr"] = "the" if (method == "part" and i == 0) else ""
+            for name, task, rows, hyps in (("test", "asr", asr_rows, asr_hyps), ("test", "s2tt", s2tt_rows, s2tt_hyps),
+                                           ("test_noise", "asr", noise_rows, noise_hyps)):
+                d = write_decode_dir(phase_dir / f"decode_{name}_{task}", task, rows, hyps)
+                score_decode_dir(d, use_sclite="no", lid=lid)
+    (exp / "runs.tsv").write_text("2026-12-01T10:00:00\t0123456789abcdef\t0\t./run_all.sh --seeds '1 2'\n")
+    return exp
+
+
+def test_phase_by_phase_report(tmp_path, capsys, monkeypatch):
+    exp = make_phase_exp(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert make_results.main(["--exp_dir", "exp", "--out", "RESULTS.md"]) == 0
+    printed = capsys.readouterr().out
+    report = (tmp_path / "RESULTS.md").read_text()
+    # Provenance: the run's revision, clean; the configuration hash; the config files unchanged.
+    assert "| 2026-12-01T10:00:00 | `0123456789ab` | clean | `./run_all.sh --seeds '1 2'` |" in report
+    assert "Configuration hash **`" in report and "Each still holds what was used." in report
+    assert "Caution" not in report
+    # The headline: PART (phase3) against Baseline-2stage (phase2), the paired interval favours PART.
+    assert "## PART vs Baseline-2stage, adapter `ctc_posterior`" in report
+    assert "### PART (phase3) vs Baseline-2stage (phase2) on test" in report
+    row = next(line for line in report.splitlines() if line.startswith("| ASR, average error (%) |"))
+    low, high = (float(v) for v in row.split("[")[1].split("]")[0].split(","))
+    assert low <= high < 0 and "**" in row
+    assert "| S2TT, average BLEU (xx→en) |" in report and "| S2TT, average BLEU (en→xx) |" in report
+    assert "PART phase3 − PART phase2 on `test`" in report
+    # Updates with gradient, per phase and cumulated (2 seeds, the same counts).
+    assert "| PART | phase3 | 2 | 200 | 200 | 600 |" in report
+    assert "| Baseline-2stage | phase2 | 2 | 200 | 200 | 400 |" in report
+    # Every phase, with its plot.
+    assert "### Phase by phase (test)" in report and "| PART | phase1 | 200 |" in report
+    assert (tmp_path / "figures" / "phases_ctc_posterior_test.png").stat().st_size > 1000
+    assert "![Phase by phase (test)](figures/phases_ctc_posterior_test.png)" in report
+    # Failures: the baseline's English hypothesis for German speech, found by the language identifier.
+    assert "| de | Baseline-2stage (phase2) |" in report
+    de_row = next(line for line in report.splitlines() if line.startswith("| de | Baseline-2stage (phase2) |"))
+    assert de_row.split("|")[4].strip() == "16.7 (2)"  # 1 of 6 utterances, in both seeds
+    # Clips without speech: PART writes on one of each language's two clips.
+    assert "### Clips without speech (test_noise): clips with output" in report
+    assert "| **all** | 0/8 | 0/8 | 4/8 | 4/8 | 4/8 |" in report
+    # The noise set has no error rate: it is left out of the per-language comparison.
+    assert "test_noise / ASR (WER" not in report
+    # The terminal gets the same tables as text.
+    assert "=== PART vs Baseline-2stage, adapter ctc_posterior ===" in printed
+    assert "Updates that carry gradient" in printed and "ASR, average error (%)" in printed
+    # A config file edited since the runs: said.
+    (tmp_path / "conf" / "part_phase3.yaml").write_text("speech_adapter: ctc_posterior\nmax_epoch: 3\n")
+    with open(exp / "runs.tsv", "a") as f:
+        f.write("2026-12-02T10:00:00\tfedcba9876543210\t3\t./run_all.sh\n")
+    assert make_results.main(["--exp_dir", "exp", "--out", "RESULTS.md"]) == 0
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "**Changed since**: `conf/part_phase3.yaml` (changed)" in report
+    assert "**dirty** (3 changed files)" in report and "Caution" in report
+
+
+def test_configuration_hash_ignores_paths_and_follows_content(tmp_path):
+    from part.scoring.provenance import config_fingerprint
+
+    def stage(root: Path, init: str, lr: str) -> Path:
+        (root / "conf").mkdir(parents=True, exist_ok=True)
+        (root / "conf" / "p.yaml").write_text(f"optim_conf:\n  lr: {lr}\n")
+        phase = root / "exp" / "part_seed1" / "phase1"
+        phase.mkdir(parents=True, exist_ok=True)
+        (phase / "stage_options.json").write_text(json.dumps(
+            {"args": ["--config", "conf/p.yaml", "--init_param", init, "--seed", "1"],
+             "configs": {"conf/p.yaml": (root / "conf" / "p.yaml").read_text()}}))
+        return root / "exp"
+
+    a, checks = config_fingerprint(stage(tmp_path / "a", "/home/a/exp/x.pth", "0.001"))
+    b, _ = config_fingerprint(stage(tmp_path / "b", "/tmp/copy/exp/x.pth", "0.001"))
+    c, _ = config_fingerprint(stage(tmp_path / "c", "/home/a/exp/x.pth", "0.002"))
+    assert a == b != c and [(k.path, k.used_by, k.now) for k in checks] == [("conf/p.yaml", 1, "same")]
+    assert config_fingerprint(tmp_path / "nothing") == (None, [])

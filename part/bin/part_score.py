@@ -15,7 +15,10 @@ Reads the decode-dir contract of docs/contracts.md (``hyp``, ``ref``, ``utt2lang
   otherwise the built-in aligner writes the same report (same counts, same layout).
 - Translation (s2tt, mt): ``score_bleu/<src>-<tgt>/`` with ``ref``, ``hyp``, ``ids`` and ``bleu``
   (sacrebleu BLEU and chrF with their signatures).
-- ``scores.json``: one record per language or direction.
+- ``scores.json``: one record per language or direction, with its failure counts (empty outputs,
+  repetition loops, output in the wrong language, output on clips without speech); ``failures`` lists
+  the flagged examples. ``--lid_data data/train`` adds a language identifier trained on that data dir
+  to the wrong-language check (otherwise it judges by script only).
 
 The normaliser (``--normalizer``, default Whisper's: English normaliser for English, basic normaliser
 otherwise) is applied to reference and hypothesis alike before WER/CER; BLEU uses the text as decoded
@@ -41,18 +44,25 @@ def get_parser() -> argparse.ArgumentParser:
                         help="run SCTK's sclite for WER/CER: auto = when installed (default: %(default)s)")
     parser.add_argument("--bleu_normalizer", choices=NORMALIZERS, default="none",
                         help="text normaliser before BLEU/chrF (default: %(default)s, sacrebleu's convention)")
+    parser.add_argument("--lid_data", default=None,
+                        help="a data dir (e.g. data/train) whose transcripts and translations train the character "
+                             "n-gram language identifier of the failure counts, so that output in another language "
+                             "of the same script is caught too (default: judged by script only)")
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (part_score) %(levelname)s: %(message)s")
+    from part.data.datadir import DataDirError
+    from part.scoring.failures import CharNgramLID
     from part.scoring.scorer import ScoringError, score_decode_dir
 
     try:
+        lid = CharNgramLID.from_data_dir(args.lid_data) if args.lid_data else None
         records = score_decode_dir(args.decode_dir, normalizer=args.normalizer, use_sclite=args.use_sclite,
-                                   bleu_normalizer=args.bleu_normalizer)
-    except (ScoringError, FileNotFoundError) as e:
+                                   bleu_normalizer=args.bleu_normalizer, lid=lid)
+    except (ScoringError, FileNotFoundError, DataDirError) as e:
         logging.error("%s", e)
         return 1
     for r in records:

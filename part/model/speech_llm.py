@@ -39,6 +39,8 @@ class SpeechLLM(AbsESPnetModel):
         # (float32): a frozen 7B LLM in bfloat16 takes half the memory. Encoder and adapter follow
         # --train_dtype, and their vectors are cast to the LLM's dtype where they meet.
         self.llm_dtype = llm_dtype
+        # Training batches, and those whose loss reached a trainable parameter (part/tasks/update_counts.py).
+        self.update_counts = {"batches": 0, "with_gradient": 0}
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
@@ -154,6 +156,9 @@ class SpeechLLM(AbsESPnetModel):
         shift_labels = labels[:, 1:]
         loss = nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)),
                                            shift_labels.reshape(-1), ignore_index=IGNORE)
+        if self.training and torch.is_grad_enabled():
+            self.update_counts["batches"] += 1
+            self.update_counts["with_gradient"] += int(loss.requires_grad)
         if torch.is_grad_enabled() and not loss.requires_grad:
             # A batch that reaches no trainable parameter (text-only examples while only the speech side
             # trains, e.g. MT batches in an adapter-only phase): keep the loss attached to the graph so the

@@ -11,7 +11,8 @@ A path component ``seed<N>`` (or a ``_seed<N>``/``-seed<N>`` suffix) is the seed
 above the decode dir is the phase and the ones above it the method (with a single component above
 the decode dir, it is the method and the phase is empty). ``decode_<set>_<task>`` gives set and
 task. A ``decode_info.json`` in the decode dir may override any of ``method``, ``phase``, ``seed``,
-``set``, ``task`` (part_inference writes ``set``).
+``set``, ``task`` (part_inference writes ``set``). The adapter is the ``speech_adapter`` of the phase's
+``config.yaml``; a method named ``<method>_<adapter>`` (``./run_all.sh --adapter``) is ``<method>``.
 
 Averages are the paper's: the mean error rate over the languages of a run (WER and CER languages
 alike), the mean BLEU (and chrF) over its directions. With several seeds of a method/phase, the
@@ -19,6 +20,7 @@ comparison table shows mean ± sample standard deviation over the seeds.
 """
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import logging
@@ -49,6 +51,7 @@ class Run:
     task: str
     path: Path
     records: List[dict] = field(default_factory=list)
+    adapter: str = ""  # speech_adapter of the phase's config.yaml ("" when unknown)
 
     @property
     def system(self) -> str:
@@ -116,8 +119,26 @@ def find_runs(exp_dir: Path) -> List[Run]:
         info = describe_decode_dir(exp_dir, scores.parent)
         if not info["task"] and records:
             info["task"] = records[0]["task"]
-        runs.append(Run(path=scores.parent, records=records, **info))
+        adapter = phase_adapter(scores.parent.parent)
+        if adapter and info["method"].endswith(f"_{adapter}"):  # exp/<method>_<adapter>_seed<N> (run_all.sh)
+            info["method"] = info["method"][: -len(adapter) - 1]
+        runs.append(Run(path=scores.parent, records=records, adapter=adapter, **info))
     return runs
+
+
+@functools.lru_cache(maxsize=None)
+def phase_adapter(phase_dir: Path) -> str:
+    """The ``speech_adapter`` a trained phase was built with (its ``config.yaml``), or ""."""
+    config = Path(phase_dir) / "config.yaml"
+    if not config.is_file():
+        return ""
+    import yaml
+
+    try:
+        conf = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"{config}: not valid YAML ({e})") from None
+    return str(conf.get("speech_adapter") or "") if conf.get("model_type", "speech_llm") == "speech_llm" else ""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -146,7 +167,7 @@ def run_average(run: Run, key: str = "value") -> Optional[float]:
     return sum(values) / len(values) if values else None
 
 
-def _natural_key(text: str):
+def natural_key(text: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
@@ -179,8 +200,21 @@ def text_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> List[str
     return out
 
 
+def _failure_cells(record: dict) -> List[str]:
+    failures = record.get("failures") or {}
+    return [str(failures.get(k, "–")) for k in ("empty", "loop", "wrong_language")]
+
+
+FAILURE_HEADER = ["Empty", "Loops", "Wrong lang."]
+
+
 def detail_rows(run: Run) -> Tuple[List[str], List[List[str]]]:
-    """Header and rows of a run's per-language (or per-direction) table, average row last."""
+    """Header and rows of a run's per-language (or per-direction) table, average row last; for clips
+    without speech, how many got output."""
+    if run.task == "asr" and not has_error_rate(run):
+        rows = [[group_name(r), str(r["counts"]["Snt"]), str((r.get("failures") or {}).get("output_on_no_speech", "–"))]
+                for r in sorted(run.records, key=group_name)]
+        return ["Language", "Clips without speech", "With output"], rows
     if run.task == "asr":
         header = ["Language", "Metric", "Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err", "Value"]
         rows = []
@@ -189,28 +223,29 @@ def detail_rows(run: Run) -> Tuple[List[str], List[List[str]]]:
             value = "–" if r["value"] is None else f"{r['value']:.2f}"
             rows.append([group_name(r), r["metric"], str(c["Snt"]), str(c["Wrd"])]
                         + [_pct(c[k], c["Wrd"]) for k in ("Corr", "Sub", "Del", "Ins", "Err")]
-                        + [_pct(c["S.Err"], c["Snt"]), value])
+                        + [_pct(c["S.Err"], c["Snt"]), value] + _failure_cells(r))
         avg = run_average(run)
         rows.append(["**Average**", "mean", str(sum(r["counts"]["Snt"] for r in run.records)),
                      str(sum(r["counts"]["Wrd"] for r in run.records))] + [""] * 6
-                    + ["–" if avg is None else f"**{avg:.2f}**"])
-        return header, rows
+                    + ["–" if avg is None else f"**{avg:.2f}**"] + [""] * 3)
+        return header + FAILURE_HEADER, rows
     header = ["Direction", "Snt", "BLEU", "chrF", "Tokenizer"]
     rows = [[group_name(r), str(r["counts"]["Snt"]), f"{r['bleu']:.2f}", f"{r['chrf']:.2f}", r.get("tokenize", "")]
-            for r in sorted(run.records, key=group_name)]
+            + _failure_cells(r) for r in sorted(run.records, key=group_name)]
     b, c = run_average(run, "bleu"), run_average(run, "chrf")
     rows.append(["**Average**", str(sum(r["counts"]["Snt"] for r in run.records)),
-                 "–" if b is None else f"**{b:.2f}**", "–" if c is None else f"**{c:.2f}**", ""])
-    return header, rows
+                 "–" if b is None else f"**{b:.2f}**", "–" if c is None else f"**{c:.2f}**", ""] + [""] * 3)
+    return header + FAILURE_HEADER, rows
 
 
 def comparison(runs: Sequence[Run], set_name: str, task: str, key: str = "value"
                ) -> Tuple[List[str], List[List[str]], int]:
     """Header, rows and the number of seeds (max) of the side-by-side table of one set and task:
     rows = languages/directions + average, columns = method/phase, cells = mean ± std over seeds of
-    the record field ``key`` (``value``: WER/CER or BLEU; ``chrf`` for translation)."""
+    the record field ``key`` (``value``: WER/CER or BLEU; ``chrf`` for translation). ``runs`` should be
+    of one adapter (the column labels do not name it)."""
     selected = [r for r in runs if r.set == set_name and r.task == task]
-    systems = sorted({r.system for r in selected}, key=_natural_key)
+    systems = sorted({r.system for r in selected}, key=natural_key)
     groups = sorted({group_name(rec) for r in selected for rec in r.records})
     by_system: Dict[str, List[Run]] = {s: [r for r in selected if r.system == s] for s in systems}
     metric_of = {}
@@ -229,67 +264,39 @@ def comparison(runs: Sequence[Run], set_name: str, task: str, key: str = "value"
     return ["Language" if task == "asr" else "Direction"] + systems, rows, seeds
 
 
-def comparison_table(exp_dir, style: str = "text") -> str:
-    """The side-by-side comparison of every set and task below ``exp_dir`` as text (``style="text"``,
-    for a terminal) or Markdown (``style="markdown"``). Returns "" when nothing was scored."""
-    runs = find_runs(Path(exp_dir))
+def has_error_rate(run: Run) -> bool:
+    """False for a run of clips without speech (no reference words: no error rate)."""
+    return run.task != "asr" or any(r["counts"].get("Wrd") for r in run.records)
+
+
+def comparison_table(exp_dir, style: str = "text", runs: Optional[Sequence[Run]] = None) -> str:
+    """The side-by-side comparison of every set and task below ``exp_dir`` (or of ``runs``) as text
+    (``style="text"``, for a terminal) or Markdown (``style="markdown"``), one block per adapter. Sets of
+    clips without speech (no error rate) are left to the phase section. Returns "" when nothing was scored."""
+    runs = [r for r in (find_runs(Path(exp_dir)) if runs is None else runs) if has_error_rate(r)]
+    adapters = sorted({r.adapter for r in runs})
     out: List[str] = []
-    for set_name, task in sorted({(r.set, r.task) for r in runs}):
-        for key in ("value",) if task == "asr" else ("value", "chrf"):
-            header, rows, seeds = comparison(runs, set_name, task, key)
-            unit = "WER/CER %, lower is better" if task == "asr" else (
-                f"{'BLEU' if key == 'value' else 'chrF'}, higher is better")
-            title = f"{set_name} / {TASK_NAMES.get(task, task)} ({unit}" + (
-                f"; mean ± std over up to {seeds} seeds)" if seeds > 1 else ")")
-            if style == "markdown":
-                out += [f"### {title}", ""] + markdown_table(header, rows) + [""]
-            else:
-                out += [title] + text_table(header, [[c.replace("**", "") for c in row] for row in rows]) + [""]
+    for adapter in adapters:
+        mine = [r for r in runs if r.adapter == adapter]
+        for set_name, task in sorted({(r.set, r.task) for r in mine}):
+            for key in ("value",) if task == "asr" else ("value", "chrf"):
+                header, rows, seeds = comparison(mine, set_name, task, key)
+                unit = "WER/CER %, lower is better" if task == "asr" else (
+                    f"{'BLEU' if key == 'value' else 'chrF'}, higher is better")
+                title = f"{set_name} / {TASK_NAMES.get(task, task)} ({unit}" + (
+                    f"; mean ± std over up to {seeds} seeds)" if seeds > 1 else ")")
+                if len(adapters) > 1 or adapter:
+                    title = f"adapter {adapter or 'unknown'}: {title}"
+                if style == "markdown":
+                    out += [f"### {title}", ""] + markdown_table(header, rows) + [""]
+                else:
+                    out += [title] + text_table(header, [[c.replace("**", "") for c in row] for row in rows]) + [""]
     return "\n".join(out).rstrip("\n") + ("\n" if out else "")
 
 
 # ------------------------------------------------------------------------------------------------
 # environment
 # ------------------------------------------------------------------------------------------------
-def git_revision(path: Path) -> Optional[str]:
-    """The commit checked out in the git work tree containing ``path`` ("<sha> (<branch>)"), read from
-    the ``.git`` files directly (no git command); None outside a work tree."""
-    path = Path(path).resolve()
-    for d in (path, *path.parents):
-        dot_git = d / ".git"
-        if dot_git.is_dir():
-            git_dir = dot_git
-        elif dot_git.is_file():
-            text = dot_git.read_text(encoding="utf-8").strip()
-            if not text.startswith("gitdir:"):
-                return None
-            git_dir = (d / text.split(":", 1)[1].strip()).resolve()
-        else:
-            continue
-        common = git_dir
-        if (git_dir / "commondir").is_file():
-            common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
-        try:
-            head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
-        except OSError:
-            return None
-        if not head.startswith("ref:"):
-            return head  # detached HEAD
-        ref = head.split(":", 1)[1].strip()
-        branch = ref.rsplit("/", 1)[-1] if ref.startswith("refs/heads/") else ref
-        for base in (git_dir, common):
-            if (base / ref).is_file():
-                return f"{(base / ref).read_text(encoding='utf-8').strip()} ({branch})"
-        packed = common / "packed-refs"
-        if packed.is_file():
-            for line in packed.read_text(encoding="utf-8").splitlines():
-                fields = line.split()
-                if len(fields) == 2 and fields[1] == ref:
-                    return f"{fields[0]} ({branch})"
-        return f"unborn branch ({branch})"
-    return None
-
-
 def environment() -> Dict[str, str]:
     """Python, platform and the versions of the packages that shape the results."""
     env = {"python": platform.python_version(), "platform": platform.platform()}
@@ -304,9 +311,14 @@ def environment() -> Dict[str, str]:
 # ------------------------------------------------------------------------------------------------
 # the report
 # ------------------------------------------------------------------------------------------------
-def build_report(exp_dir: Path, title: str = "Results", command: str = "") -> str:
-    """The Markdown text of RESULTS.md for every scored decode dir below ``exp_dir``."""
+def build_report(exp_dir: Path, title: str = "Results", command: str = "", report_path: Optional[Path] = None) -> str:
+    """The Markdown text of RESULTS.md for every scored decode dir below ``exp_dir``; figures go to
+    ``figures/`` next to ``report_path`` (default: ``RESULTS.md`` in the working directory)."""
+    from part.scoring.phases import phases_section
+    from part.scoring.provenance import git_revision, provenance_section
+
     exp_dir = Path(exp_dir)
+    report_path = Path(report_path or "RESULTS.md")
     runs = find_runs(exp_dir)
     out = [f"# {title}", ""]
     if command:
@@ -321,6 +333,7 @@ def build_report(exp_dir: Path, title: str = "Results", command: str = "") -> st
                 normalizer_impls.setdefault(r.get("normalizer", "?"), set()).add(r.get("normalizer_detail", "?"))
     normalizers = [f"`{name}` ({', '.join(sorted(impls))})" for name, impls in sorted(normalizer_impls.items())]
     scorers = sorted({r.get("scorer", "?") for run in runs for r in run.records})
+    revision = git_revision(Path(__file__).parent) or git_revision(exp_dir)
     if runs:
         out += [f"{len(runs)} scored decode dirs below `{exp_dir}`. "
                 "WER/CER in %, lower is better (CER for zh, ja, ko, yue, th); BLEU and chrF (sacrebleu), "
@@ -329,16 +342,20 @@ def build_report(exp_dir: Path, title: str = "Results", command: str = "") -> st
             out += ["WER/CER normaliser (reference and hypothesis alike): " + "; ".join(normalizers) + ".", ""]
         out += ["Scorers: " + ", ".join(scorers) + ". Averages: mean over the languages (directions) "
                 "each system was scored on; ± is the sample standard deviation over seeds.", ""]
-        out += ["## Comparison", "", comparison_table(exp_dir, style="markdown").rstrip("\n"), ""]
+        out += [provenance_section(exp_dir, revision).rstrip("\n"), ""]
+        out += [phases_section(runs, report_path, style="markdown").rstrip("\n"), ""]
+        out += ["## Comparison per language", "", comparison_table(exp_dir, "markdown", runs).rstrip("\n"), ""]
         out += ["## Details", ""]
         for set_name, task in sorted({(r.set, r.task) for r in runs}):
             for run in sorted((r for r in runs if r.set == set_name and r.task == task),
-                              key=lambda r: (_natural_key(r.system), _natural_key(r.seed))):
+                              key=lambda r: (r.adapter, natural_key(r.system), natural_key(r.seed))):
                 seed = f", {run.seed}" if run.seed else ""
-                out += [f"### {set_name} / {TASK_NAMES.get(task, task)}: {run.system}{seed}", "",
+                adapter = f" (adapter {run.adapter})" if run.adapter else ""
+                out += [f"### {set_name} / {TASK_NAMES.get(task, task)}: {run.system}{seed}{adapter}", "",
                         f"`{run.path}`", ""]
                 header, rows = detail_rows(run)
-                out += markdown_table(header, rows, "ll" + "r" * (len(header) - 2) if task == "asr" else "lrrrl")
+                align = "lrrrl" + "r" * 3 if task != "asr" else "ll" + "r" * (len(header) - 2)
+                out += markdown_table(header, rows, align[:len(header)] if has_error_rate(run) else "")
                 if task != "asr":
                     signatures = sorted({r.get("signature", "") for r in run.records})
                     out += ["", "BLEU signature(s): " + "; ".join(f"`{s}`" for s in signatures),
@@ -349,10 +366,9 @@ def build_report(exp_dir: Path, title: str = "Results", command: str = "") -> st
                     out += ["", f"{missing} reference(s) had no hypothesis and were scored as empty."]
                 out.append("")
     env = environment()
-    rev = git_revision(Path(__file__).parent) or git_revision(exp_dir) or "unknown (not a git work tree)"
     out += ["## Environment", ""]
     out += [f"- {k}: {v}" for k, v in env.items()]
-    out += [f"- git revision: {rev}", ""]
+    out += [f"- git revision: {revision or 'unknown (not a git work tree)'}", ""]
     return "\n".join(out) + "\n"
 
 

@@ -17,6 +17,11 @@ for ASR, optional for ASR) and ``task`` (``asr``, ``s2tt`` or ``mt``).
   signatures). BLEU is computed on the text as decoded by default (``bleu_normalizer="none"``),
   sacrebleu's convention; the ``ref``/``hyp`` files are exactly what was scored, so
   ``sacrebleu ref -i hyp -tok <tok>`` reproduces the numbers.
+- ASR score dirs also hold ``per_utt``: one line ``exampleid #csid C S I D`` per utterance (the counts
+  line of Kaldi's ``per_utt``), what the paired bootstrap of the report resamples.
+- Every group is checked for failures (:mod:`part.scoring.failures`: empty outputs, repetition loops,
+  output in the wrong language, output on clips without speech); their counts go into its record,
+  the labels of the flagged examples into ``D/failures`` (``exampleid label ...``).
 - ``D/scores.json``: a JSON list, one record per group (see :func:`score_decode_dir`).
 """
 from __future__ import annotations
@@ -26,7 +31,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from part.data.datadir import DataDirError, read_kaldi_dict
 from part.data.languages import canonical_code
@@ -34,6 +39,7 @@ from part.fileio import atomic_write_text
 from part.scoring import sclite as sc
 from part.scoring.align import ErrorCounts
 from part.scoring.bleu import bleu_report, corpus_bleu_chrf
+from part.scoring.failures import CharNgramLID, failure_counts
 from part.scoring.normalize import get_normalizer
 from part.scoring.tokenize import error_unit, scoring_tokens
 
@@ -169,6 +175,9 @@ def score_error_rate(examples: Sequence[Example], lang: str, out_dir: Path, norm
         per_utt = python_counts
         scorer = "python"
     (out_dir / "result.txt").write_text(report, encoding="utf-8")
+    (out_dir / "per_utt").write_text(
+        "".join(f"{folded[k]} #csid {c.corr} {c.sub} {c.ins} {c.dele}\n"
+                for k, c in sorted(per_utt.items(), key=lambda kv: folded[kv[0]])), encoding="utf-8")
 
     total = ErrorCounts()
     for counts in per_utt.values():
@@ -212,14 +221,16 @@ def group_examples(decode: DecodeDir) -> Dict[Tuple[str, str], List[Example]]:
 
 
 def score_decode_dir(decode_dir: Path, normalizer: str = "whisper", use_sclite: str = "auto",
-                     bleu_normalizer: str = "none") -> List[Dict[str, object]]:
+                     bleu_normalizer: str = "none", lid: Optional[CharNgramLID] = None) -> List[Dict[str, object]]:
     """Score a decode dir (module doc) and write ``scores.json``; returns its records.
 
     Each record has ``task``, ``src``, ``tgt``, ``metric`` (WER, CER or BLEU), ``value``, ``counts``
     (``Snt Wrd Corr Sub Del Ins Err S.Err`` for WER/CER, ``Snt`` for BLEU), ``normalizer`` and
     ``normalizer_detail``, ``scorer`` (sclite, python or sacrebleu), ``score_dir`` (relative to the
-    decode dir), ``missing_hyp`` (references without a hypothesis) and, for BLEU, ``bleu``, ``chrf``,
-    ``signature``, ``chrf_signature``, ``tokenize`` and ``bleu_stats``.
+    decode dir), ``missing_hyp`` (references without a hypothesis), ``failures`` (the counts of
+    :func:`part.scoring.failures.failure_counts`, judged after the WER/CER normaliser, with the language
+    identifier ``lid`` when given) and, for BLEU, ``bleu``, ``chrf``, ``signature``, ``chrf_signature``,
+    ``tokenize`` and ``bleu_stats``.
     """
     decode_dir = Path(decode_dir)
     decode = load_decode_dir(decode_dir)
@@ -231,6 +242,7 @@ def score_decode_dir(decode_dir: Path, normalizer: str = "whisper", use_sclite: 
         shutil.rmtree(decode_dir / name, ignore_errors=True)
     missing = set(decode.missing)
     records = []
+    flagged: Dict[str, List[str]] = {}
     for (src, tgt), examples in group_examples(decode).items():
         group_missing = [ex.id for ex in examples if ex.id in missing]
         if decode.task == "asr":
@@ -239,10 +251,13 @@ def score_decode_dir(decode_dir: Path, normalizer: str = "whisper", use_sclite: 
         else:
             sub = f"score_bleu/{src}-{tgt}"
             record = score_translation(examples, tgt, decode_dir / sub, bleu_normalizer)
+        failures, labels = failure_counts(examples, tgt, normalizer, lid)
+        flagged.update(labels)
         records.append({"task": decode.task, "src": src, "tgt": tgt, **record, "score_dir": sub,
-                        "missing_hyp": len(group_missing)})
+                        "missing_hyp": len(group_missing), "failures": failures})
         logger.info("%s %s: %s %s (%d examples%s)", decode_dir, f"{src}-{tgt}" if src != tgt else src,
                     record["metric"], "n/a" if record["value"] is None else f"{record['value']:.2f}",
                     len(examples), f", {len(group_missing)} without hypothesis" if group_missing else "")
+    atomic_write_text(decode_dir / "failures", "".join(f"{k} {' '.join(v)}\n" for k, v in sorted(flagged.items())))
     atomic_write_text(decode_dir / "scores.json", json.dumps(records, indent=1, ensure_ascii=False) + "\n")
     return records

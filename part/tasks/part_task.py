@@ -148,8 +148,10 @@ class PARTTask(AbsTask):
     @classmethod
     def build_iter_factory(cls, args, distributed_option, mode: str):
         """With ``--train_shards``/``--valid_shards``: the streaming raw-audio factory (part/data/loader.py).
-        Otherwise ESPnet's factory over the example lists; with ``schedule_conf.tasks``, its training and
-        validation batches follow the task mix of each epoch (a phase is validated on what it trains)."""
+        Otherwise ESPnet's factory over the example lists; with ``schedule_conf.tasks``, its training batches
+        follow the task mix of each epoch, and validation covers every task the phase schedules, in every
+        epoch: the best epoch (``best_model_criterion``) is chosen among epochs scored on the same mix, as
+        the shard loader's validation does."""
         shards = getattr(args, f"{mode}_shards", None) if mode in ("train", "valid") else None
         if shards:
             return shard_iter_factory(args, distributed_option, mode, cls.build_preprocess_fn(args, mode == "train"))
@@ -168,6 +170,8 @@ class PARTTask(AbsTask):
             if not categories.is_file():
                 raise FileNotFoundError(f"schedule_conf.tasks needs {categories} (written by stage 3)")
             key2task = read_kv(categories)
+            if mode == "valid":
+                schedule = ActivationSchedule(tasks={1: sorted(schedule.all_tasks())})
             factory = TaskScheduledIterFactory(factory, key2task, schedule, str(categories))
         return factory
 

@@ -27,6 +27,8 @@ Everything else — the epoch loop, n-best averaging, logging, the distributed l
 5. **FSDP2** (``--sharded_engine fsdp2``): instead of DDP's full replicas, every process holds a shard of
    each parameter, gradient and optimizer state (:mod:`part.tasks.fsdp`), with the same epoch loop and the
    same checkpoints (full tensors, loadable by a single process).
+6. **Updates that carry gradient** are counted per epoch into ``grad_updates.json``
+   (:mod:`part.tasks.update_counts`).
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ from espnet2.train.trainer import Trainer, TrainerOptions
 from part.fileio import fsync_dir
 from part.schedule.schedule import ActivationSchedule, apply_trainable, log_trainable, trainable_signature
 from part.tasks import fsdp
+from part.tasks import update_counts
 
 CHECKPOINT = "checkpoint.pth"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.pth"
@@ -383,9 +386,12 @@ class PARTTrainer(Trainer):
                             "DistributedDataParallel (%s): its gradients may not be reduced", type(model).__name__)
         if distributed_option.distributed:
             model = _GatherableOutputs(model)
+        update_counts.start_epoch(core)
         result = super().train_one_epoch(model=model, iterator=iterator, optimizers=optimizers, schedulers=schedulers,
                                          scaler=scaler, reporter=reporter, summary_writer=summary_writer,
                                          options=options, distributed_option=distributed_option)
+        if not distributed_option.distributed or distributed_option.dist_rank == 0:
+            update_counts.finish_epoch(core, options.output_dir, epoch, options.accum_grad)
         if distributed_option.distributed and not sharded:  # a sharded model has one copy of each parameter
             check_replicas_in_sync(core, epoch)
         return result

@@ -4,7 +4,8 @@
 # with varied voices, rates, pitch and noise, the Kaldi data dirs data/{train,dev,test} (with text.<tgt>
 # translation references) and the text corpus of the in-recipe LLM, data/lm_text/{train,dev}.jsonl.
 # Nothing is downloaded. A re-run with the same options returns at once; other options remake it.
-# Prints "test_sets: test" as its last line on stdout (logs go to stderr).
+# Prints "test_sets: test test_noise" as its last line on stdout (logs go to stderr): the speech test
+# set and the noise-only clips (data/test_noise, decoded as ASR: does a model write text when nobody speaks?).
 #
 # The options (--size, --langs, --seed, --nj, --force, ...) and their defaults are those of
 # python -m part.data.embedded.prepare (local/data.sh --help shows them).
@@ -16,9 +17,5 @@ echo "$0 $*" >&2
 # The repository's utils/, also when this file is reached through a size_<size>/local link.
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../../utils/find_python.sh"
 
+# Its last line on stdout names the test sets it made (egs/TEMPLATE/part.sh records them).
 "${python}" -m part.data.embedded.prepare --out . "$@"
-# The corpus has one test set (egs/TEMPLATE/part.sh records it from this line); --help made nothing.
-case " $* " in
-  *" --help "* | *" -h "*) ;;
-  *) echo "test_sets: test" ;;
-esac

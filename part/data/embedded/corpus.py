@@ -14,6 +14,8 @@ training slices of the later languages did not have (no ``opens`` sentence in zh
 
 ====================  ===========================================================================
 ``test``, ``dev``     held out; every tuple spoken in every language (like FLEURS)
+``test_noise``        noise-only clips: per language, the background noise of its first ``noise``
+                      test utterances without the speech (see :mod:`part.data.embedded.synth`)
 ``lm_dev``            held out from the text LLM's training (``data/lm_text/dev.jsonl``)
 ``lm_train``          ``data/lm_text/train.jsonl``; its first ``train x 6`` tuples are spoken,
                       a different slice per language (``speech_train``)
@@ -34,23 +36,29 @@ from part.data.embedded.lang import REALISERS, SUPPORTED_LANGS, Sentence
 
 # A frame is retired from the stream after this many draws in a row that were all repeats.
 MAX_REPEATS = 300
+# The test set of noise-only clips (empty references once normalised: see part.data.embedded.synth).
+NOISE_SPLIT = "test_noise"
 
 
 @dataclass(frozen=True)
 class SizeSpec:
-    """Utterances per language (train/dev/test) and text-only tuples (lm_train/lm_dev)."""
+    """Utterances per language (train/dev/test), text-only tuples (lm_train/lm_dev) and noise-only test
+    clips per language (noise)."""
 
     train: int
     dev: int
     test: int
     lm_train: int
     lm_dev: int
+    noise: int = 0
 
 
+# 300 test utterances per language (default, large): the paired bootstrap intervals of the main job's
+# comparison (egs/mini_multilingual/RESULTS.md) are 1/sqrt(3) as wide as 100 utterances would leave them.
 SIZES: Dict[str, SizeSpec] = {
-    "tiny": SizeSpec(train=12, dev=4, test=4, lm_train=200, lm_dev=20),
-    "default": SizeSpec(train=1500, dev=30, test=100, lm_train=20000, lm_dev=500),
-    "large": SizeSpec(train=4000, dev=50, test=200, lm_train=60000, lm_dev=1000),
+    "tiny": SizeSpec(train=12, dev=4, test=4, lm_train=200, lm_dev=20, noise=2),
+    "default": SizeSpec(train=1500, dev=30, test=300, lm_train=20000, lm_dev=500, noise=10),
+    "large": SizeSpec(train=4000, dev=50, test=300, lm_train=60000, lm_dev=1000, noise=10),
 }
 
 
@@ -81,14 +89,19 @@ class Corpus:
     lm_dev: List[ParallelTuple]
     lm_train: List[ParallelTuple]
     speech_train: Dict[str, List[ParallelTuple]] = field(default_factory=dict)
+    noise: int = 0  # noise-only test clips per language
 
     def speech_sets(self) -> Dict[str, Dict[str, List[ParallelTuple]]]:
-        """``{split: {lang: tuples}}`` of the tuples to synthesise."""
-        return {
+        """``{split: {lang: tuples}}`` of the tuples to synthesise (``test_noise``: the tuples whose test
+        utterances lend their voice and noise level to a noise-only clip; absent without noise clips)."""
+        sets = {
             "train": self.speech_train,
             "dev": {lang: self.dev for lang in self.langs},
             "test": {lang: self.test for lang in self.langs},
         }
+        if self.noise:
+            sets[NOISE_SPLIT] = {lang: self.test[:self.noise] for lang in self.langs}
+        return sets
 
 
 def parse_langs(spec: str | Sequence[str]) -> List[str]:
@@ -153,9 +166,12 @@ def _take(stream: Iterator[ParallelTuple], n: int, what: str, taken: int, bar=No
 def build_corpus(seed: int, langs: Sequence[str], size: SizeSpec, progress: bool = False) -> Corpus:
     """Draw the tuples of every split (see the module doc); deterministic in ``seed`` and ``size``."""
     langs = parse_langs(langs)
-    for name in ("train", "dev", "test", "lm_train", "lm_dev"):
+    for name in ("train", "dev", "test", "lm_train", "lm_dev", "noise"):
         if getattr(size, name) < 0:
             raise CorpusError(f"negative size for {name}")
+    if size.noise > size.test:
+        raise CorpusError(f"{size.noise} noise-only clips per language need as many test utterances "
+                          f"(each lends its voice and noise level to one); there are {size.test}")
     # The spoken training tuples are part of the text corpus: it needs at least that many. Each
     # language speaks its own slice, placed by its position among all supported languages, so what one
     # language's training set holds does not depend on the other languages asked for.
@@ -174,7 +190,7 @@ def build_corpus(seed: int, langs: Sequence[str], size: SizeSpec, progress: bool
     test, dev, lm_dev, lm_train = splits["test"], splits["dev"], splits["lm_dev"], splits["training"]
     slot = {lang: i for i, lang in enumerate(SUPPORTED_LANGS)}
     speech_train = {lang: lm_train[slot[lang] * size.train:(slot[lang] + 1) * size.train] for lang in langs}
-    corpus = Corpus(seed, langs, test, dev, lm_dev, lm_train, speech_train)
+    corpus = Corpus(seed, langs, test, dev, lm_dev, lm_train, speech_train, noise=size.noise)
     check_disjoint(corpus)
     return corpus
 

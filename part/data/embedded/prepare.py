@@ -11,6 +11,10 @@ Writes, below ``--out`` (paths inside the files are relative to it, see docs/con
   references ``text.en`` (every non-English utterance) and ``text.<l>`` (English utterances, one file
   per other language). Utterance ids are ``<lang>-<voice variant>-<tuple id>`` (speaker
   ``<lang>-<voice variant>``); the same tuple id is the same sentence in every language.
+- ``data/test_noise/`` (unless ``--num_noise 0``): noise-only clips, ``--num_noise`` per language, ids
+  ``<lang>-noise-<tuple id>``, transcript ``[noise]`` (empty once normalised for scoring), no
+  translations: they are decoded as ASR in their language, to count how often a model writes text
+  when nobody speaks. A test set of their own, so that they cannot change the scores of the speech.
 - ``data/lm_text/{train,dev}.jsonl``: text-only parallel tuples for pretraining the in-recipe LLM, one
   JSON object per line, ``{"id": ..., "en": ..., "de": ..., ...}``; from training tuples only.
 - ``downloads/embedded/wav/<set>/<utt>.wav``: 16 kHz mono 16-bit speech;
@@ -19,8 +23,12 @@ Writes, below ``--out`` (paths inside the files are relative to it, see docs/con
   same corpus code) returns at once; with other options it says what changed and makes the corpus
   again, keeping every WAV that would come out the same.
 
-Sizes (utterances per language train/dev/test, text tuples lm_train/lm_dev): tiny 12/4/4, 200/20;
-default 1500/30/100, 20000/500; large 4000/50/200, 60000/1000. ``--num_*`` overrides one of them.
+Sizes (utterances per language train/dev/test, text tuples lm_train/lm_dev, noise-only clips per
+language): tiny 12/4/4, 200/20, 2; default 1500/30/300, 20000/500, 10; large 4000/50/300, 60000/1000, 10.
+``--num_*`` overrides one of them.
+
+The last line on stdout names the test sets made (``test_sets: test test_noise``): recipe stage 1
+records them.
 """
 from __future__ import annotations
 
@@ -28,6 +36,7 @@ import argparse
 import hashlib
 import json
 import logging
+import shutil
 import sys
 import time
 from collections import defaultdict
@@ -37,14 +46,15 @@ from typing import Dict, List, Optional, Sequence
 
 from part.data.corpora.errors import CorpusError
 from part.data.datadir import DataDirError, DataDirWriter, sort_key
-from part.data.embedded.corpus import SIZES, Corpus, SizeSpec, build_corpus, parse_langs
+from part.data.embedded.corpus import NOISE_SPLIT, SIZES, Corpus, SizeSpec, build_corpus, parse_langs
 from part.data.embedded.lang import SUPPORTED_LANGS
-from part.data.embedded.synth import SpeechPlan, SynthesisError, check_espeak, plan_utterance, synthesise
+from part.data.embedded.synth import (SpeechPlan, SynthesisError, check_espeak, plan_noise_clip, plan_utterance,
+                                      synthesise)
 from part.fileio import atomic_write_lines, is_temporary
 
 logger = logging.getLogger("part.data.embedded")
 
-SPLITS = ("train", "dev", "test")
+SPLITS = ("train", "dev", "test", NOISE_SPLIT)
 MARKER = "data/.embedded.done"
 WAV_ROOT = "downloads/embedded/wav"
 MANIFEST = "downloads/embedded/manifest.jsonl"
@@ -72,13 +82,22 @@ def run_options(size: str, spec: SizeSpec, langs: Sequence[str], seed: int) -> d
     return {"size": size, **asdict(spec), "langs": list(langs), "seed": seed, "code": code_fingerprint()}
 
 
+def made_splits(options: dict) -> List[str]:
+    """The data dirs a run with ``options`` makes (no ``test_noise`` without noise-only clips)."""
+    return [split for split in SPLITS if split != NOISE_SPLIT or options.get("noise", 0) > 0]
+
+
+def test_sets(options: dict) -> List[str]:
+    return [split for split in made_splits(options) if split.startswith("test")]
+
+
 # ---- files ----------------------------------------------------------------------------------------
 def plan(corpus: Corpus) -> Dict[str, List[SpeechPlan]]:
     """Every utterance of every split, sorted by utterance id."""
     out = {}
     for split, per_lang in corpus.speech_sets().items():
-        utts = [plan_utterance(t.sentences[lang], split, t.id, corpus.seed)
-                for lang, tuples in per_lang.items() for t in tuples]
+        make = plan_noise_clip if split == NOISE_SPLIT else plan_utterance
+        utts = [make(t.sentences[lang], split, t.id, corpus.seed) for lang, tuples in per_lang.items() for t in tuples]
         out[split] = sorted(utts, key=lambda u: sort_key(u.utt))
     return out
 
@@ -91,6 +110,8 @@ def write_split(data_dir: Path, utts: List[SpeechPlan], corpus: Corpus, seconds:
     with DataDirWriter(data_dir) as writer:
         for u in utts:
             targets = ["en"] if u.lang != "en" else [lang for lang in corpus.langs if lang != "en"]
+            if not u.speech:
+                targets = []
             writer.add(u.record(seconds[u.utt], {tgt: by_id[u.tuple_id].text(tgt) for tgt in targets}))
 
 
@@ -126,7 +147,7 @@ def is_done(out: Path, options: dict) -> Optional[str]:
     if previous != options:
         changed = [f"{k}: {previous.get(k)} -> {options.get(k)}" for k in options if previous.get(k) != options.get(k)]
         return "options changed since the last run (" + "; ".join(changed) + ")"
-    for split in SPLITS:
+    for split in made_splits(options):
         for name in REQUIRED:
             if not (out / "data" / split / name).is_file():
                 return f"data/{split}/{name} is missing"
@@ -169,15 +190,18 @@ def prepare(out: Path, size: str = "default", langs: Sequence[str] = SUPPORTED_L
     if removed:
         logger.info(f"removed {removed} WAV files of an earlier corpus")
     synth_start = time.time()
-    seconds, kept = synthesise([u for split in SPLITS for u in planned[split]], out, nj=nj, desc="speech",
+    seconds, kept = synthesise([u for utts in planned.values() for u in utts], out, nj=nj, desc="speech",
                                progress=progress)
     synth_wall = time.time() - synth_start
 
     for split in SPLITS:
-        write_split(out / "data" / split, planned[split], corpus, seconds)
+        if split in planned:
+            write_split(out / "data" / split, planned[split], corpus, seconds)
+        else:  # a test set of an earlier run with other options
+            shutil.rmtree(out / "data" / split, ignore_errors=True)
     write_lm_text(out / "data" / "lm_text", corpus)
     atomic_write_lines(out / MANIFEST, (json.dumps(u.as_json(), ensure_ascii=False)
-                                  for split in SPLITS for u in planned[split]))
+                                        for utts in planned.values() for u in utts))
 
     summary = summarise(corpus, planned, seconds)
     made_seconds = sum(s for utt, s in seconds.items() if utt not in kept)
@@ -187,7 +211,7 @@ def prepare(out: Path, size: str = "default", langs: Sequence[str] = SUPPORTED_L
                    realtime_factor=round(made_seconds / synth_wall, 1) if synth_wall > 0 and made_seconds else None)
     atomic_write_lines(out / MARKER, [json.dumps({"options": options, "summary": summary}, ensure_ascii=False,
                                                  indent=1)])
-    return summary
+    return {**summary, "options": options}
 
 
 def summarise(corpus: Corpus, planned: Dict[str, List[SpeechPlan]], seconds: Dict[str, float]) -> dict:
@@ -229,7 +253,7 @@ def get_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", default=".", help="recipe directory to write data/ and downloads/ into")
     parser.add_argument("--size", default="default", choices=sorted(SIZES),
-                        help="tiny 12/4/4 utterances per language (CI), default 1500/30/100, large 4000/50/200")
+                        help="tiny 12/4/4 utterances per language (CI), default 1500/30/300, large 4000/50/300")
     parser.add_argument("--langs", default=",".join(SUPPORTED_LANGS),
                         help=f"languages, comma or space separated, of: {' '.join(SUPPORTED_LANGS)}")
     parser.add_argument("--seed", type=int, default=1, help="seed of the text and of every voice and noise draw")
@@ -237,7 +261,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="remake even if a finished run has these options")
     for name, what in (("train", "training utterances per language"), ("dev", "dev utterances per language"),
                        ("test", "test utterances per language"), ("lm_train", "text-only training tuples"),
-                       ("lm_dev", "text-only dev tuples")):
+                       ("lm_dev", "text-only dev tuples"), ("noise", "noise-only test clips per language")):
         parser.add_argument(f"--num_{name}", type=int, default=None, help=f"override the size's {what}")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     return parser
@@ -247,7 +271,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (embedded) %(levelname)s: %(message)s",
                         stream=sys.stderr)
-    overrides = {name: getattr(args, f"num_{name}") for name in ("train", "dev", "test", "lm_train", "lm_dev")}
+    overrides = {name: getattr(args, f"num_{name}") for name in ("train", "dev", "test", "lm_train", "lm_dev", "noise")}
     try:
         summary = prepare(Path(args.out), args.size, args.langs, args.seed, max(1, args.nj), args.force, overrides,
                           progress=not args.no_progress)
@@ -259,6 +283,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
     if not summary["skipped_stage"]:
         logger.info("embedded corpus done:\n" + format_summary(summary))
+    print("test_sets: " + " ".join(test_sets(summary["options"])))
     return 0
 
 

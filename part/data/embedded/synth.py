@@ -7,6 +7,10 @@ Per utterance (all drawn from the corpus seed and the utterance, so independent 
 - a rate of 130-190 words per minute and a pitch of 30-70;
 - additive white Gaussian noise at an SNR of 15-30 dB (relative to the power of the whole utterance).
 
+A noise-only clip (test set ``test_noise``) is a test utterance's noise without its speech: the same
+length and noise level, another noise draw. Its transcript is :data:`NO_SPEECH`, a Kaldi-style noise
+marker that the scoring normalisers remove, so its reference is empty when scored.
+
 What espeak-ng reads: the text itself for alphabetic languages; pinyin with tone digits for Mandarin,
 read by ``cmn-latn-pinyin`` (the ``cmn`` voice would read the digits aloud); kana for Japanese (the
 ``ja`` voice reads kana only). Both come from the readings the language modules keep next to their
@@ -26,7 +30,7 @@ import os
 import random
 import struct
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Iterable, List, Set, Tuple
@@ -43,6 +47,7 @@ VARIANTS = tuple([f"m{i}" for i in range(1, 8)] + [f"f{i}" for i in range(1, 5)]
 RATE_RANGE = (130, 190)
 PITCH_RANGE = (30, 70)
 SNR_RANGE_DB = (15.0, 30.0)
+NO_SPEECH = "[noise]"
 # Bump when the synthesis changes in a way that should invalidate existing WAVs.
 SYNTH_VERSION = 1
 ESPEAK = os.environ.get("ESPEAK_NG", "espeak-ng")
@@ -70,9 +75,12 @@ class SpeechPlan:
     snr_db: float
     noise_seed: int
     wav: str  # path relative to the output root
+    speech: bool = True  # False: the noise alone (a noise-only clip)
 
     def spec_hash(self) -> str:
         spec = [SYNTH_VERSION, SAMPLE_RATE, self.say, self.voice, self.rate, self.pitch, self.snr_db, self.noise_seed]
+        if not self.speech:  # appended only here: the hashes of existing speech WAVs stay valid
+            spec.append("noise only")
         return hashlib.sha1(json.dumps(spec, ensure_ascii=False).encode("utf-8")).hexdigest()
 
     def as_json(self) -> dict:
@@ -146,6 +154,17 @@ def plan_utterance(sentence: Sentence, split: str, tuple_id: str, seed: int) -> 
                      noise_seed=noise_seed, wav=f"downloads/embedded/wav/{split}/{utt}.wav")
 
 
+def plan_noise_clip(sentence: Sentence, split: str, tuple_id: str, seed: int) -> SpeechPlan:
+    """A noise-only clip with the length and noise level of the utterance of ``sentence`` (as
+    :func:`plan_utterance` voices it) and its own noise draw; speaker ``<lang>-noise``."""
+    voiced = plan_utterance(sentence, split, tuple_id, seed)
+    spk = f"{voiced.lang}-noise"
+    utt = f"{spk}-{tuple_id}"
+    noise_seed = random.Random(f"{seed}/{voiced.lang}/{tuple_id}/noise only").getrandbits(63)
+    return replace(voiced, utt=utt, spk=spk, text=NO_SPEECH, noise_seed=noise_seed, speech=False,
+                   wav=f"downloads/embedded/wav/{split}/{utt}.wav")
+
+
 # ---- audio ----------------------------------------------------------------------------------------
 def _parse_wav(data: bytes) -> Tuple[np.ndarray, int]:
     """Samples (float32 in [-1, 1]) and rate of espeak-ng's --stdout WAV (its sizes are placeholders)."""
@@ -190,20 +209,28 @@ def resample(samples: np.ndarray, rate: int, new_rate: int = SAMPLE_RATE) -> np.
     return resample_poly(samples, new_rate // g, rate // g).astype(np.float32)
 
 
-def add_noise(samples: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
-    """White Gaussian noise at ``snr_db`` below the utterance's mean power; clipped to [-1, 1)."""
+def noise_for(samples: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    """White Gaussian noise as long as ``samples``, ``snr_db`` below their mean power."""
     power = float(np.mean(samples.astype(np.float64) ** 2)) if samples.size else 0.0
     rng = np.random.default_rng(seed)
-    noise = rng.standard_normal(samples.shape[0]) * math.sqrt(max(power, 1e-10) / 10 ** (snr_db / 10))
-    return np.clip(samples + noise.astype(np.float32), -1.0, 32767 / 32768)
+    return (rng.standard_normal(samples.shape[0]) * math.sqrt(max(power, 1e-10) / 10 ** (snr_db / 10))
+            ).astype(np.float32)
+
+
+def add_noise(samples: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    """``samples`` with :func:`noise_for` added; clipped to [-1, 1)."""
+    return np.clip(samples + noise_for(samples, snr_db, seed), -1.0, 32767 / 32768)
 
 
 def render(utt: SpeechPlan) -> np.ndarray:
-    """The 16 kHz samples of one utterance."""
+    """The 16 kHz samples of one utterance (of its noise alone for a noise-only clip)."""
     samples, rate = espeak(utt.say, utt.voice, utt.rate, utt.pitch)
     if samples.size == 0:
         raise SynthesisError(f"espeak-ng produced no audio for {utt.utt}: {utt.say!r}")
-    return add_noise(resample(samples, rate), utt.snr_db, utt.noise_seed)
+    samples = resample(samples, rate)
+    if not utt.speech:
+        return np.clip(noise_for(samples, utt.snr_db, utt.noise_seed), -1.0, 32767 / 32768)
+    return add_noise(samples, utt.snr_db, utt.noise_seed)
 
 
 def wav_is_valid(path: Path, spec_hash: str) -> bool:
