@@ -374,6 +374,28 @@ def test_make_results(fake_exp, tmp_path, capsys, monkeypatch):
     assert "No interval for asr:" in report and "per_utt" in report
 
 
+def test_failed_hypothesis_check_is_marked_in_the_report(fake_exp, tmp_path, monkeypatch):
+    """A decode dir whose hypotheses stage 7 flagged (hyp_check.json) is marked "!" wherever its scores
+    appear, and the report says why in a Warnings section."""
+    from part.checks import hypothesis_check
+
+    d = fake_exp / "seed2" / "baseline" / "phase3" / "decode_test_clean_asr"
+    (d / "hyp").write_text("".join(f"utt{i} the same sentence\n" for i in range(10)))
+    (d / "ref").write_text("".join(f"utt{i} sentence number {i}\n" for i in range(10)))
+    assert hypothesis_check(d).warnings
+    monkeypatch.chdir(tmp_path)
+    assert make_results.main(["--exp_dir", "exp", "--out", "RESULTS.md"]) == 0
+    report = (tmp_path / "RESULTS.md").read_text()
+    warnings = report.split("## Warnings", 1)[1].split("\n## ", 1)[0]
+    assert "baseline/phase3, seed2" in warnings and "100% of the hypotheses are the same sentence" in warnings
+    assert "part/phase3" not in warnings
+    assert "| en (WER) | 16.00 ± 2.83 ! | 11.00 ± 1.41 |" in report  # only the flagged system's cells
+    assert "| en-de (BLEU) | 22.00 ± 2.83 | 31.00 ± 1.41 |" in report  # its S2TT decode passed the check
+    assert "### test_clean / ASR: baseline/phase3, seed2 !" in report
+    assert "### test_clean / ASR: baseline/phase3, seed1\n" in report
+    assert "! a decode dir of this system failed" in comparison_table(fake_exp, style="text")
+
+
 def test_run_description(tmp_path):
     exp = tmp_path / "exp"
     assert describe_decode_dir(exp, exp / "part/phase2/decode_test_clean_asr") == \

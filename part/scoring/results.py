@@ -61,6 +61,15 @@ class Run:
     def by_group(self) -> Dict[str, dict]:
         return {group_name(r): r for r in self.records}
 
+    @property
+    def warnings(self) -> List[str]:
+        """What stage 7's hypothesis check found wrong with this decode dir (``hyp_check.json``): mostly
+        empty hypotheses, or one sentence for most inputs. Scores of such a run mean little."""
+        from part.checks import read_hypothesis_check
+
+        check = read_hypothesis_check(self.path) or {}
+        return [str(w) for w in check.get("warnings") or []]
+
 
 def group_name(record: dict) -> str:
     """``en`` for a language, ``en-de`` for a direction."""
@@ -252,16 +261,37 @@ def comparison(runs: Sequence[Run], set_name: str, task: str, key: str = "value"
     for r in selected:
         for rec in r.records:
             metric_of[group_name(rec)] = rec["metric"] if key == "value" else "chrF"
+    # "!": a run of this system failed stage 7's hypothesis check (the report's Warnings section says why)
+    mark = {s: " !" if any(run.warnings for run in by_system[s]) else "" for s in systems}
     rows = []
     for g in groups:
-        cells = [fmt_mean_std([run.by_group()[g].get(key) for run in by_system[s] if g in run.by_group()])
+        cells = [fmt_mean_std([run.by_group()[g].get(key) for run in by_system[s] if g in run.by_group()]) + mark[s]
                  for s in systems]
         rows.append([f"{g} ({metric_of[g]})"] + cells)
     label = "Average (error rate)" if task == "asr" else f"Average ({'BLEU' if key == 'value' else 'chrF'})"
-    rows.append([f"**{label}**"] + [fmt_mean_std([run_average(run, key) for run in by_system[s]])
+    rows.append([f"**{label}**"] + [fmt_mean_std([run_average(run, key) for run in by_system[s]]) + mark[s]
                                     for s in systems])
     seeds = max((len(v) for v in by_system.values()), default=0)
     return ["Language" if task == "asr" else "Direction"] + systems, rows, seeds
+
+
+WARNING_NOTE = ("! a decode dir of this system failed the hypothesis check of stage 7 (`hyp_check.json`: "
+                "mostly empty hypotheses, or one sentence for most inputs); its scores mean little.")
+
+
+def warnings_section(runs: Sequence[Run]) -> List[str]:
+    """``## Warnings``: every decode dir whose hypotheses failed stage 7's check, with what was found."""
+    flagged = [r for r in runs if r.warnings]
+    if not flagged:
+        return []
+    out = ["## Warnings", "", "The model has not learnt the task in these decode dirs (marked `!` in the tables): "
+           "check stage 3's warnings (prompts mapped to `<unk>`, an LLM that cannot copy), training's (a warm-up "
+           "longer than the run) and the training curves in each phase's `images/`.", ""]
+    for run in flagged:
+        seed = f", {run.seed}" if run.seed else ""
+        out.append(f"- {run.set} / {TASK_NAMES.get(run.task, run.task)}: {run.system}{seed} (`{run.path}`): "
+                   + "; ".join(run.warnings))
+    return out + [""]
 
 
 def has_error_rate(run: Run) -> bool:
@@ -287,10 +317,12 @@ def comparison_table(exp_dir, style: str = "text", runs: Optional[Sequence[Run]]
                     f"; mean ± std over up to {seeds} seeds)" if seeds > 1 else ")")
                 if len(adapters) > 1 or adapter:
                     title = f"adapter {adapter or 'unknown'}: {title}"
+                note = [WARNING_NOTE] if any(r.warnings for r in mine if r.set == set_name and r.task == task) else []
                 if style == "markdown":
-                    out += [f"### {title}", ""] + markdown_table(header, rows) + [""]
+                    out += [f"### {title}", ""] + markdown_table(header, rows) + [""] + (note + [""] if note else [])
                 else:
-                    out += [title] + text_table(header, [[c.replace("**", "") for c in row] for row in rows]) + [""]
+                    out += [title] + text_table(header, [[c.replace("**", "") for c in row] for row in rows])
+                    out += [n.replace("`", "") for n in note] + [""]
     return "\n".join(out).rstrip("\n") + ("\n" if out else "")
 
 
@@ -342,6 +374,7 @@ def build_report(exp_dir: Path, title: str = "Results", command: str = "", repor
             out += ["WER/CER normaliser (reference and hypothesis alike): " + "; ".join(normalizers) + ".", ""]
         out += ["Scorers: " + ", ".join(scorers) + ". Averages: mean over the languages (directions) "
                 "each system was scored on; ± is the sample standard deviation over seeds.", ""]
+        out += warnings_section(runs)
         out += [provenance_section(exp_dir, revision).rstrip("\n"), ""]
         out += [phases_section(runs, report_path, style="markdown").rstrip("\n"), ""]
         out += ["## Comparison per language", "", comparison_table(exp_dir, "markdown", runs).rstrip("\n"), ""]
@@ -351,8 +384,9 @@ def build_report(exp_dir: Path, title: str = "Results", command: str = "", repor
                               key=lambda r: (r.adapter, natural_key(r.system), natural_key(r.seed))):
                 seed = f", {run.seed}" if run.seed else ""
                 adapter = f" (adapter {run.adapter})" if run.adapter else ""
-                out += [f"### {set_name} / {TASK_NAMES.get(task, task)}: {run.system}{seed}{adapter}", "",
-                        f"`{run.path}`", ""]
+                flag = " !" if run.warnings else ""
+                out += [f"### {set_name} / {TASK_NAMES.get(task, task)}: {run.system}{seed}{adapter}{flag}", "",
+                        f"`{run.path}`", ""] + ([f"! {'; '.join(run.warnings)}", ""] if flag else [])
                 header, rows = detail_rows(run)
                 align = "lrrrl" + "r" * 3 if task != "asr" else "ll" + "r" * (len(header) - 2)
                 out += markdown_table(header, rows, align[:len(header)] if has_error_rate(run) else "")
