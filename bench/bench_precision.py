@@ -14,17 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import List, Sequence
-
-
-def edit_distance(a: Sequence[int], b: Sequence[int]) -> int:
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        current = [i]
-        for j, y in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        previous = current
-    return previous[-1]
+from typing import List
 
 
 def decode_all(s2t, source, ids: List[str], batch_size: int) -> List[List[int]]:
@@ -57,6 +47,7 @@ def main() -> None:
     from part.data.prompts import load_prompts
     from part.data.sources import open_examples
     from part.inference import SpeechToText, load_model
+    from part.scoring.align import edit_distance
 
     torch.set_num_threads(args.threads)
     model, tokenizer, config = load_model(args.exp_dir, args.model_file)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from part.data import prompts as prompt_format
+from part.scoring.align import edit_distance
 
 logger = logging.getLogger("part.checks")
 
@@ -146,16 +147,6 @@ def greedy_continuation(model, tokenizer, ids: Sequence[int], max_new_tokens: in
     out = model.generate(torch.tensor([list(ids)], device=device), max_new_tokens=max_new_tokens, do_sample=False,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     return tokenizer.decode(out[0, len(ids):], skip_special_tokens=True).strip()
-
-
-def edit_distance(a: Sequence, b: Sequence) -> int:
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, y in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y))
-        prev = cur
-    return prev[-1]
 
 
 @dataclass

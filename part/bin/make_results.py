@@ -54,7 +54,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (make_results) %(levelname)s: %(message)s")
     from part.scoring.report_sections import analysis_section, curves_section, wall_time_section, wall_time_text
     from part.scoring.phases import phases_section
-    from part.scoring.results import build_report, comparison_table, find_runs, regenerate_command
+    from part.scoring.report import build_report, regenerate_command
+    from part.scoring.results import comparison_table, find_runs
 
     exp_dir = Path(args.exp_dir)
     if not exp_dir.is_dir():

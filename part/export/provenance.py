@@ -243,7 +243,7 @@ def recipe_name(exp: Path) -> str:
 
 
 def toolkit_revision() -> Optional[str]:
-    from part.scoring.results import git_revision
+    from part.scoring.provenance import git_revision
 
     return git_revision(Path(__file__).parent)
 

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from part.model.encoders import SpeechEncoder
+from part.scoring.align import edit_distance
 
 try:
     from espnet2.train.abs_espnet_model import AbsESPnetModel
@@ -38,7 +39,7 @@ class CTCEncoderModel(AbsESPnetModel):
             errors, total = 0, 0
             for hyp, i in zip(self.greedy(log_probs, enc.lengths), range(text.size(0))):
                 ref = text[i, : text_lengths[i]].tolist()
-                errors += _edit_distance(hyp, ref)
+                errors += edit_distance(hyp, ref)
                 total += len(ref)
             stats["ter"] = torch.tensor(errors / max(total, 1))
         return loss, stats, torch.tensor(text.size(0), device=loss.device)
@@ -58,13 +59,3 @@ class CTCEncoderModel(AbsESPnetModel):
 
     def collect_feats(self, speech, speech_lengths, **kwargs):
         return {"feats": speech, "feats_lengths": speech_lengths}
-
-
-def _edit_distance(a: List[int], b: List[int]) -> int:
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, y in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y))
-        prev = cur
-    return prev[-1]

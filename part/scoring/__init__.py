@@ -8,11 +8,15 @@ Modules:
 - :mod:`part.scoring.sclite`: trn files, running sclite, and a byte-identical Python twin of its report.
 - :mod:`part.scoring.bleu`: corpus BLEU/chrF and their sacrebleu signatures.
 - :mod:`part.scoring.scorer`: a whole decode dir -> score dirs and ``scores.json`` (``part_score``).
-- :mod:`part.scoring.results`: every ``scores.json`` of an experiment dir -> RESULTS.md (``make_results``).
+- :mod:`part.scoring.failures`, :mod:`part.scoring.significance`: failure counts, paired bootstrap intervals.
+- :mod:`part.scoring.results`: every ``scores.json`` of an experiment dir as runs and tables.
+- :mod:`part.scoring.phases`, :mod:`part.scoring.provenance`: the phase-by-phase comparison, where a run came from.
+- :mod:`part.scoring.report`: all of it as RESULTS.md (``make_results``).
 """
 from part.scoring.align import ErrorCounts, align
 from part.scoring.normalize import NORMALIZERS, get_normalizer
-from part.scoring.results import build_report, comparison_table, find_runs
+from part.scoring.report import build_report
+from part.scoring.results import comparison_table, find_runs
 from part.scoring.scorer import ScoringError, load_decode_dir, score_decode_dir
 from part.scoring.tokenize import scoring_tokens
 

@@ -42,6 +42,18 @@ CORRECT, SUBSTITUTION, DELETION, INSERTION = "C", "S", "D", "I"
 AlignedPair = Tuple[str, Optional[str], Optional[str]]
 
 
+def edit_distance(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
+    """Plain Levenshtein distance (every edit costs 1): the number of substitutions, deletions and
+    insertions that turn ``a`` into ``b`` (character or token error counts outside sclite scoring)."""
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
+
+
 def cost_table(ref: Sequence[Hashable], hyp: Sequence[Hashable]) -> List[List[int]]:
     """The full dynamic-programming table: ``table[i][j]`` is the minimal cost of aligning the first
     ``i`` reference tokens with the first ``j`` hypothesis tokens."""
