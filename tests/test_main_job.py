@@ -147,7 +147,7 @@ def check_export(work: Path, tmp_path: Path) -> None:
     from part.export import export_model
     from part.inference import SpeechToText
 
-    phase = work / "exp" / "part_seed1" / "phase3"
+    phase = work / "exp" / "part_ctc_posterior_seed1" / "phase3"
     exported = export_model(str(phase), str(tmp_path / "exported"))
     copy = tmp_path / "elsewhere" / "part-tiny"
     shutil.copytree(exported, copy)
