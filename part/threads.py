@@ -6,10 +6,14 @@ most. On the 2-core build machine, with other processes running, an LLM training
 ``OMP_NUM_THREADS=2`` against 0.37 s with 1 thread. So the threads of a stage's job are::
 
     cores   = CPUs this process may run on (sched_getaffinity), capped by a cgroup CPU quota if set
+              (whole CPUs of it)
     busy    = what other processes keep running: the smaller of the 1-minute load average and the
               runnable processes sampled over half a second (the load average lags: right after a
               training run it still counts that run)
-    threads = max(1, (cores - busy) // jobs)       # jobs: the stage's parallel jobs (--nj)
+    threads = max(1, round(cores - busy) // jobs)  # jobs: the stage's parallel jobs (--nj)
+
+``busy`` is rounded, not floored: a fraction of a core is what the sampling catches of processes that
+are ending (the previous stage's), and flooring it ran whole stages of the main job on 1 of 2 free cores.
 
 ``egs/TEMPLATE/part.sh`` asks before each stage (``python -m part.bin.threads --jobs N``),
 exports ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` and logs the reason; ``--num_threads N`` or an
@@ -79,8 +83,8 @@ def choose_threads(jobs: int = 1, cores: Optional[float] = None, busy: Optional[
     if cores is None:
         cores = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
         if quota is not None:
-            cores = min(cores, max(1.0, quota))
+            cores = min(cores, max(1.0, math.floor(quota)))   # a quota of 1.5 CPUs runs 1 thread unthrottled
     if busy is None:
         busy = min(os.getloadavg()[0], runnable_others())
-    free = max(1.0, cores - busy)
-    return ThreadChoice(max(1, int(math.floor(free)) // jobs), cores, busy, jobs, quota)
+    free = max(1, int(math.floor(cores - busy + 0.5)))
+    return ThreadChoice(max(1, free // jobs), cores, busy, jobs, quota)

@@ -461,8 +461,12 @@ def test_threads_follow_free_cores_and_parallel_jobs(tmp_path):
     assert choose_threads(jobs=1, cores=2, busy=0, quota=None).threads == 2
     assert choose_threads(jobs=2, cores=2, busy=0, quota=None).threads == 1
     assert choose_threads(jobs=1, cores=2, busy=1.6, quota=None).threads == 1   # another job holds a core
-    assert choose_threads(jobs=1, cores=16, busy=4.2, quota=None).threads == 11
+    assert choose_threads(jobs=1, cores=16, busy=4.2, quota=None).threads == 12
+    # a stage that is ending is sampled as a fraction of a core: it must not halve the next stage's threads
+    assert choose_threads(jobs=1, cores=2, busy=0.2, quota=None).threads == 2
+    assert choose_threads(jobs=2, cores=2, busy=0.2, quota=None).threads == 1
     assert choose_threads(jobs=4, cores=16, busy=0, quota=None).threads == 4
+    assert choose_threads(jobs=1, busy=0, quota=1.5).threads == 1               # whole CPUs of a cgroup quota
     assert choose_threads(jobs=8, cores=2, busy=5, quota=None).threads == 1      # never 0
     assert "2 parallel job(s)" in choose_threads(jobs=2, cores=4, busy=0, quota=None).describe()
     (tmp_path / "cpu.max").write_text("150000 100000\n")
@@ -663,8 +667,8 @@ def test_new_language_from_the_embedded_models(tmp_path, tiny_embedded_exp):
     # Bad case 2: an LLM that cannot copy (random weights).
     chat = make_chat_llm(tmp_path / "random_llm", [t for rows in ITALIAN_ROWS.values() for pair in rows for t in pair])
     proc = subprocess.run([sys.executable, "-m", "part.bin.check_run", "copy", "--llm_path", str(chat),
-                           "--examples", "dump/raw/dev", "--prompts", "conf/embedded/prompts.yaml"], cwd=work, capture_output=True, text=True,
-                          env={**os.environ, **ENV, "PYTHONPATH": str(REPO)})
+                           "--examples", "dump/raw/dev", "--prompts", "conf/embedded/prompts.yaml"],
+                          cwd=work, capture_output=True, text=True, env={**os.environ, **ENV, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0 and "copies 0% of 3 held-out transcripts" in proc.stderr
     assert json.loads(proc.stdout)["exact_percent"] == 0.0
 
