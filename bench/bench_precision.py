@@ -1,7 +1,7 @@
 """Does bf16 decoding give the hypotheses float32 gives? A trained phase decodes an evaluation set twice.
 
     cd egs/mini_multilingual     # after ./run_all.sh
-    python ../../bench/bench_precision.py --exp_dir exp/part_seed1/phase3 --data_dir dump/examples/test
+    python ../../bench/bench_precision.py --exp_dir exp/part_ctc_posterior_seed1/phase3 --data_dir dump/examples/test
 
 Each example is decoded in float32 and under bf16 autocast (``part.model.precision.autocast``, forced on
 here: CPUs emulate bf16, so the run is slow but the numbers are bf16's), with the same search. Printed: the

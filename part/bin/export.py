@@ -9,8 +9,8 @@ original LLM folder. Run it from the recipe directory (relative paths of the tra
 from there, or from the directories above the experiment dir).
 
     cd egs/mini_multilingual
-    python -m part.bin.export --exp_dir exp/part_seed1/phase3 --out_dir ../../models/part-mini
-    python -m part.bin.export --exp_dir exp/part_seed1/phase3 --out_dir /tmp/part-lora --merge_lora false \\
+    python -m part.bin.export --exp_dir exp/part_ctc_posterior_seed1/phase3 --out_dir ../../models/part-mini
+    python -m part.bin.export --exp_dir exp/part_ctc_posterior_seed1/phase3 --out_dir /tmp/part-lora --merge_lora false \\
         --prompts conf/prompts.yaml --results RESULTS.md
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from part.cli import str2bool
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exp_dir", required=True, help="Trained phase dir (config.yaml + model files), e.g. "
-                                                         "exp/part_seed1/phase3")
+                                                         "exp/part_ctc_posterior_seed1/phase3")
     parser.add_argument("--model_file", default="valid.acc.ave.pth", help="Model file inside --exp_dir")
     parser.add_argument("--out_dir", required=True, help="The folder to write (must not exist, or be empty)")
     parser.add_argument("--merge_lora", type=str2bool, default=True,

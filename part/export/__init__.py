@@ -1,6 +1,6 @@
 """A trained PART model as one self-contained folder (Hugging Face conventions): writing it and loading it.
 
-:func:`export_model` turns a training phase (``exp/part_seed1/phase3`` + its model file) into::
+:func:`export_model` turns a training phase (``exp/part_ctc_posterior_seed1/phase3`` + its model file) into::
 
     <out_dir>/config.json        what rebuilds the model and its input: format, encoder/adapter/LLM options
                                  (no paths), front end, prompt templates, decoding defaults, languages seen
