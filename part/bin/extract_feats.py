@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import logging
 import multiprocessing
 import os
@@ -190,9 +191,10 @@ def run_jobs(jobs: List[Job], total: int) -> List[JobResult]:
                 raise FeatureError(str(err)) from None
     # Forked workers (as torch's DataLoader does: one thread each) inherit these imports, and need no
     # `if __name__ == "__main__"` guard in the caller. They start before any helper thread (tqdm's) exists.
-    import kaldiio  # noqa: F401
-    import torch  # noqa: F401
-    import torchaudio.compliance.kaldi  # noqa: F401
+    # Imported for that side effect only: no name is bound here.
+    importlib.import_module("kaldiio")
+    importlib.import_module("torch")
+    importlib.import_module("torchaudio.compliance.kaldi")
 
     ctx = multiprocessing.get_context("fork")
     messages = ctx.Queue()
@@ -405,7 +407,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if in_main_thread:
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     opts = FeatureOptions(args.num_mel_bins, args.frame_length, args.frame_shift, args.sample_rate, args.policy,
-                        args.feature_type)
+                          args.feature_type)
     try:
         extract_feats(args.data_dir, args.out_dir, opts, args.nj, args.min_frames, args.max_frames,
                       args.compute_stats)

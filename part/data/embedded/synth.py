@@ -150,8 +150,8 @@ def plan_utterance(sentence: Sentence, split: str, tuple_id: str, seed: int) -> 
     if not voice:
         raise SynthesisError(f"language '{lang}' has no espeak-ng voice in part/data/languages.py")
     return SpeechPlan(utt=utt, spk=spk, lang=lang, split=split, tuple_id=tuple_id, text=sentence.text,
-                     say=speakable(sentence), voice=f"{voice}+{variant}", rate=rate, pitch=pitch, snr_db=snr_db,
-                     noise_seed=noise_seed, wav=f"downloads/embedded/wav/{split}/{utt}.wav")
+                      say=speakable(sentence), voice=f"{voice}+{variant}", rate=rate, pitch=pitch, snr_db=snr_db,
+                      noise_seed=noise_seed, wav=f"downloads/embedded/wav/{split}/{utt}.wav")
 
 
 def plan_noise_clip(sentence: Sentence, split: str, tuple_id: str, seed: int) -> SpeechPlan:
@@ -291,9 +291,11 @@ def synthesise(utterances: Iterable[SpeechPlan], root: Path, nj: int = 2, desc: 
         if nj <= 1 or len(jobs) <= 1:
             results = map(synthesise_one, jobs)
         else:
+            import importlib
             import multiprocessing
 
-            import scipy.signal  # noqa: F401 - imported once here, before the workers fork
+            # Imported once here, before the workers fork, so that each one inherits it (no name is bound).
+            importlib.import_module("scipy.signal")
 
             pool = multiprocessing.get_context("fork").Pool(min(nj, len(jobs)))
             results = pool.imap_unordered(synthesise_one, jobs, chunksize=8)
