@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import importlib
 import logging
 import multiprocessing
 import os
@@ -191,10 +190,9 @@ def run_jobs(jobs: List[Job], total: int) -> List[JobResult]:
                 raise FeatureError(str(err)) from None
     # Forked workers (as torch's DataLoader does: one thread each) inherit these imports, and need no
     # `if __name__ == "__main__"` guard in the caller. They start before any helper thread (tqdm's) exists.
-    # Imported for that side effect only: no name is bound here.
-    importlib.import_module("kaldiio")
-    importlib.import_module("torch")
-    importlib.import_module("torchaudio.compliance.kaldi")
+    import kaldiio  # noqa: F401
+    import torch  # noqa: F401
+    import torchaudio.compliance.kaldi  # noqa: F401
 
     ctx = multiprocessing.get_context("fork")
     messages = ctx.Queue()

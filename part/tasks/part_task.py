@@ -41,6 +41,7 @@ from part.model.factory import build_model
 from part.schedule.schedule import ActivationSchedule
 from part.tasks.trainer import PARTTrainer
 
+
 class TaskScheduledIterFactory(SequenceIterFactory):
     """ESPnet's iterator factory, with each epoch's batches restricted to the tasks scheduled then.
 

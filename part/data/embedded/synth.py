@@ -291,11 +291,9 @@ def synthesise(utterances: Iterable[SpeechPlan], root: Path, nj: int = 2, desc: 
         if nj <= 1 or len(jobs) <= 1:
             results = map(synthesise_one, jobs)
         else:
-            import importlib
             import multiprocessing
 
-            # Imported once here, before the workers fork, so that each one inherits it (no name is bound).
-            importlib.import_module("scipy.signal")
+            import scipy.signal  # noqa: F401 - imported once here, before the workers fork
 
             pool = multiprocessing.get_context("fork").Pool(min(nj, len(jobs)))
             results = pool.imap_unordered(synthesise_one, jobs, chunksize=8)
