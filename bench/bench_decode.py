@@ -8,9 +8,9 @@ Usage::
 
 The model has the embedded recipe's default size with random weights: the encoder of
 ``egs/mini_multilingual/conf/encoder.yaml`` (ESPnet Conformer, 144-d, 4 blocks, low-frame-rate input;
-``--encoder_conf`` overrides a key, e.g. ``rel_pos_type=legacy`` to see ESPnet's non-exact default), an adapter, and a Qwen2 LLM (hidden
-256, 4 layers, vocabulary 2000, as ``conf/llm_default.yaml``). ``--num_utts`` synthetic utterances of 2-4 s
-(noisy tones, 80-bin fbank computed beforehand, not timed) are decoded greedily through
+``--encoder_conf`` overrides a key, e.g. ``rel_pos_type=legacy`` to see ESPnet's non-exact default), an
+adapter, and a Qwen2 LLM (hidden 256, 4 layers, vocabulary 2000, as ``conf/llm_default.yaml``). ``--num_utts``
+synthetic utterances of 2-4 s (noisy tones, 80-bin fbank computed beforehand, not timed) are decoded greedily through
 ``SpeechLLM.generate``, the model's public decoding entry point, with an ASR-like prompt; every
 hypothesis is exactly ``--tokens`` tokens long (``min_new_tokens = max_new_tokens``: a random LLM has
 no sensible EOS). Utterances are sorted by length into batches, as ``part_inference`` does.
@@ -18,8 +18,8 @@ no sensible EOS). Utterances are sorted by length into batches, as ``part_infere
 Rows: one utterance at a time (batch 1), and batch ``--batch_size`` ("batched": ``generate`` encodes the
 speech of a batch at once when the encoder is batch-exact, as the recipe's is).
 Columns: wall seconds (best of ``--repeats``, the settings timed in turns), real-time factor (seconds /
-seconds of audio), utterances/s, the share spent in the encoder + adapter, and the speed-up over batch 1. The last line compares batch ``--batch_size`` (speech
-encoded at once) with one utterance at a time, token for token::
+seconds of audio), utterances/s, the share spent in the encoder + adapter, and the speed-up over batch 1.
+The last line compares batch ``--batch_size`` (speech encoded at once) with one utterance at a time, token for token::
 
     bench_decode: speedup_b32=<x> identical=<true|false>
 
@@ -188,7 +188,8 @@ def main(argv=None) -> int:
     speedup = rows[1]["speedup"]
 
     print(f"{args.num_utts} utterances, {audio:.1f} s of audio, {args.tokens} tokens each, adapter {args.adapter}, "
-          f"encoder {RECIPE_ENCODER.relative_to(REPO)}{' with ' + ', '.join(args.encoder_conf) if args.encoder_conf else ''}"
+          f"encoder {RECIPE_ENCODER.relative_to(REPO)}"
+          f"{' with ' + ', '.join(args.encoder_conf) if args.encoder_conf else ''}"
           f" (batch-exact: {model.encoder.batch_exact}), {args.threads} thread(s), "
           f"{platform.processor() or platform.machine()}, {device}")
     print(f"{'speech encoded':<15}{'batch':>6}{'seconds':>9}{'RTF':>9}{'utt/s':>8}{'encoder s':>11}{'LLM s':>8}"

@@ -31,9 +31,10 @@ of greedy decoding (a fixed number of new tokens, bf16 autocast on a GPU) at bat
 (RTFx = seconds of audio / seconds of decoding). Also: what the 30 s window would cost Whisper (encoder
 time per batch of 3-6 s utterances, window vs cut) and how much the cut changes its outputs.
 
-The last lines, one per phase::
+The last lines, one per phase (each one line, wrapped here)::
 
-    bench_throughput: preset=<p> stage=<n> audio_h_per_device_h=<x> tokens_per_s=<t> mfu=<m> peak_mem_gb=<g> rtfx_b1=<r1> rtfx_b32=<r32>
+    bench_throughput: preset=<p> stage=<n> audio_h_per_device_h=<x> tokens_per_s=<t> mfu=<m> peak_mem_gb=<g>
+        rtfx_b1=<r1> rtfx_b32=<r32>
 
 (``stage`` is the PART phase, 1-3; ``mfu=n/a`` where the device's peak is unknown: give ``--peak_tflops``.)
 """
@@ -247,8 +248,8 @@ class FlopModel:
 
         encoder = (k_enc * 2.0 * ((self.encoder_layers_w + self.encoder_conv2_w) * sum(enc)
                                   + self.encoder_conv1_w * sum(frames)) + a_enc * attention(self.encoder_attn, enc))
-        adapter = k_adapter * 2.0 * self.adapter_w * sum(adapter_vectors) + a_rest * attention(self.adapter_attn,
-                                                                                                adapter_vectors)
+        adapter = (k_adapter * 2.0 * self.adapter_w * sum(adapter_vectors)
+                   + a_rest * attention(self.adapter_attn, adapter_vectors))
         lora = 0.0
         if self.lora_w:
             lora = (1 if phase is None else 3 if phase == 3 else 2) * 2.0 * self.lora_w * sum(llm_positions)
@@ -431,7 +432,8 @@ def device_peak_tflops(device: torch.device, override: Optional[float]) -> Tuple
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda}"
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}"
+    return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s), "
+            f"torch {torch.__version__}")
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -476,7 +478,8 @@ def main(argv=None) -> int:
     model = build_model(preset, device, args.gradient_checkpointing)
     flops = FlopModel.of(model)
     params = {k: sum(p.numel() for p in getattr(model, k).parameters()) for k in ("encoder", "adapter", "llm")}
-    print(f"bench_throughput {args.preset} on {describe_device(device)}; model built in {time.perf_counter() - t0:.1f} s: "
+    print(f"bench_throughput {args.preset} on {describe_device(device)}; "
+          f"model built in {time.perf_counter() - t0:.1f} s: "
           f"encoder {params['encoder'] / 1e6:.1f}M, adapter {params['adapter'] / 1e6:.1f}M, LLM "
           f"{params['llm'] / 1e6:.1f}M ({next(model.llm.parameters()).dtype}); prompt {prompt[0]}+{prompt[1]} tokens, "
           f"utterances {args.min_seconds:g}-{args.max_seconds:g} s, targets 15-30 tokens; peak {peak_text}")
@@ -503,8 +506,8 @@ def main(argv=None) -> int:
         results.append(result)
         mfu = f"{result.tflops / peak:.1%}" if peak else "n/a"
         print(f"phase {phase}: trains {', '.join(PHASE_GROUPS[phase])} ({result.trainable / 1e6:.1f}M), batch "
-              f"{result.batch_size}: {result.step_seconds * 1e3:.0f} ms/step, {result.audio_h_per_device_h:.1f} audio h "
-              f"per device h, {result.tokens_per_s:.0f} LLM positions/s, {result.tflops:.3g} TFLOP/s (encoder "
+              f"{result.batch_size}: {result.step_seconds * 1e3:.0f} ms/step, {result.audio_h_per_device_h:.1f} "
+              f"audio h per device h, {result.tokens_per_s:.0f} LLM positions/s, {result.tflops:.3g} TFLOP/s (encoder "
               f"{result.flops_per_step['encoder'] / 1e12:.3g} + adapter {result.flops_per_step['adapter'] / 1e12:.3g} "
               f"+ LLM {result.flops_per_step['llm'] / 1e12:.3g} TFLOP/step), MFU {mfu}, peak memory "
               f"{result.peak_mem_gb:.2f} GB; decoding {args.decode_tokens} tokens: RTFx {result.rtfx_b1:.1f} at "
@@ -513,16 +516,16 @@ def main(argv=None) -> int:
     print(f"MFU = model FLOPs per step / step time / device peak ({peak_text}); memory: "
           + ("torch.cuda.max_memory_allocated per phase" if gpu else "peak RSS of the process so far"))
     if args.json:
-        Path(args.json).write_text(json.dumps({
+        summary = {
             "preset": args.preset, "device": describe_device(device), "args": vars(args), "peak_tflops": peak,
             "whisper_window": window, "phases": [dict(r.__dict__, audio_h_per_device_h=r.audio_h_per_device_h,
-                                                      tokens_per_s=r.tokens_per_s, tflops=r.tflops) for r in results]},
-            indent=1))
+                                                      tokens_per_s=r.tokens_per_s, tflops=r.tflops) for r in results]}
+        Path(args.json).write_text(json.dumps(summary, indent=1))
     for r in results:
         mfu = f"{r.tflops / peak:.3f}" if peak else "n/a"
-        print(f"bench_throughput: preset={args.preset} stage={r.phase} audio_h_per_device_h={r.audio_h_per_device_h:.1f} "
-              f"tokens_per_s={r.tokens_per_s:.0f} mfu={mfu} peak_mem_gb={r.peak_mem_gb:.2f} rtfx_b1={r.rtfx_b1:.1f} "
-              f"rtfx_b32={r.rtfx_b32:.1f}")
+        print(f"bench_throughput: preset={args.preset} stage={r.phase} "
+              f"audio_h_per_device_h={r.audio_h_per_device_h:.1f} tokens_per_s={r.tokens_per_s:.0f} mfu={mfu} "
+              f"peak_mem_gb={r.peak_mem_gb:.2f} rtfx_b1={r.rtfx_b1:.1f} rtfx_b32={r.rtfx_b32:.1f}")
     return 0
 
 

@@ -250,8 +250,8 @@ def make_fleurs(root: Path, codes: Sequence[str] = ("de_de", "cmn_hans_cn", "en_
     Per language and split: ``<code>/<split>.tsv`` (no header, 7 columns) and the wav files. Sentence 1
     of train is read by two speakers (two rows, one sentence id); train also has a row whose wav is
     missing, a malformed row (6 fields), a row whose wav name has a space and one with an empty
-    transcription; the train.tsv of the first language has CRLF line ends. ``audio_layout``: ``extracted`` puts the wavs in
-    ``audio/<split>/`` (as ``tar -xzf audio/<split>.tar.gz -C audio`` does) and keeps the archives;
+    transcription; the train.tsv of the first language has CRLF line ends. ``audio_layout``: ``extracted``
+    puts the wavs in ``audio/<split>/`` (as ``tar -xzf audio/<split>.tar.gz -C audio`` does) and keeps the archives;
     ``archive`` writes only ``audio/<split>.tar.gz`` (not extracted yet).
     """
     root = Path(root)
@@ -276,7 +276,8 @@ def make_fleurs(root: Path, codes: Sequence[str] = ("de_de", "cmn_hans_cn", "en_
                     files.append(file_name)
                     made.expected[split].append(FleursRow(code, split, str(sid), file_name, raw, _normalize(raw)))
             if split == "train":
-                missing = FleursRow(code, split, "2", f"{(index + 1) * 10**7 + 299}.wav", texts[1], _normalize(texts[1]))
+                missing = FleursRow(code, split, "2", f"{(index + 1) * 10**7 + 299}.wav", texts[1],
+                                    _normalize(texts[1]))
                 lines.append([missing.sentence_id, missing.file_name, missing.raw, missing.normalized, "x",
                               "6400", "MALE"])
                 made.missing.append(missing)
@@ -392,7 +393,8 @@ def make_wenetspeech(root: Path, braces: bool = False, seconds: float = 3.0, bom
     write_audio(root / f"audio/train/youtube/{undated}.opus", seconds, 16000, "opus", seed=6)
     audios.append({"aid": undated, "format": "opus", "path": f"audio/train/youtube/{undated}.opus", "segments": [
         {"sid": f"{undated}_S00000", "begin_time": 0.0, "end_time": 1.0, "text": "没有时长", "subsets": [label("L")]},
-        {"sid": f"{undated}_S00001", "begin_time": 2.0, "end_time": seconds + 0.6, "text": "太长", "subsets": [label("L")]},
+        {"sid": f"{undated}_S00001", "begin_time": 2.0, "end_time": seconds + 0.6, "text": "太长",
+         "subsets": [label("L")]},
     ]})
     made.segments.append(WenetSegment(undated, f"{undated}_S00000", 0.0, 1.0, "没有时长", ("L",)))
     made.past_end.append(f"audios[{len(audios) - 1}].segments[1]")

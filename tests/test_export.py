@@ -461,8 +461,8 @@ def test_list_inputs(tmp_path):
     (tmp_path / "lists" / "with_header.tsv").write_text("client\tpath\tsentence\nc1\tx.wav\thello\n")
     (tmp_path / "lists" / "plain.tsv").write_text("r1\tx.wav\n")
     found = list_inputs([str(tmp_path / "talks"), str(tmp_path / "lists" / "wav.scp"),
-                                    str(tmp_path / "lists" / "with_header.tsv"), str(tmp_path / "lists" / "plain.tsv"),
-                                    str(tmp_path / "lists" / "x.wav"), str(tmp_path / "empty_dir_missing")])
+                         str(tmp_path / "lists" / "with_header.tsv"), str(tmp_path / "lists" / "plain.tsv"),
+                         str(tmp_path / "lists" / "x.wav"), str(tmp_path / "empty_dir_missing")])
     ids = [f.id for f in found]
     assert ids == ["b", "day1/a", "utt1", "utt2", "utt3", "x", "r1", "x-2", "empty_dir_missing"]
     by_id = {f.id: f for f in found}

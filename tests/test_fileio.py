@@ -48,6 +48,7 @@ def test_file_sha256_reads_a_file_larger_than_its_block(tmp_path):
 
 
 def test_str2bool():
-    assert [str2bool(v) for v in ("true", "True", "yes", "1", "false", "NO", "0", True)] == [True] * 4 + [False] * 3 + [True]
+    assert ([str2bool(v) for v in ("true", "True", "yes", "1", "false", "NO", "0", True)]
+            == [True] * 4 + [False] * 3 + [True])
     with pytest.raises(argparse.ArgumentTypeError, match="expected true or false, got 'maybe'"):
         str2bool("maybe")

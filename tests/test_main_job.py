@@ -118,7 +118,6 @@ def check_outputs(recipe: Path, log: str) -> None:
     assert (exp / "baseline_ctc_posterior_seed1" / "analysis" / "grad_similarity_compare.png").is_file()
 
 
-
 _DECODE_EXPORTED = r"""
 import json, sys
 from part.data.sources import ExampleListSource

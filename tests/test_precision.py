@@ -134,5 +134,6 @@ def test_llm_gradient_checkpointing_gives_the_same_loss_and_gradients(llm_dir):
     assert torch.allclose(loss_a, loss_b, atol=1e-6)
     assert set(grads_a) == set(grads_b) and any("lora_" in n for n in grads_a)
     for name in grads_a:
-        assert torch.allclose(grads_a[name], grads_b[name], atol=1e-6), (name, float((grads_a[name] - grads_b[name]).abs().max()), float(grads_a[name].abs().max()))
+        assert torch.allclose(grads_a[name], grads_b[name], atol=1e-6), (
+            name, float((grads_a[name] - grads_b[name]).abs().max()), float(grads_a[name].abs().max()))
     assert any(float(g.abs().sum()) > 0 for n, g in grads_a.items() if "lora_B" in n)

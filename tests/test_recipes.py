@@ -638,7 +638,7 @@ def test_wenetspeech_baseline_with_in_recipe_conformer(recipe_runs):
 def test_multilingual_part_with_whisper(recipe_runs):
     recipe_dir = recipe_runs.wait("test_multilingual_part_with_whisper")
     assert (recipe_dir / "data" / "test_sets").read_text().split() == ["test_commonvoice", "test_fleurs",
-                                                                      "test_covost2"]
+                                                                       "test_covost2"]
     # Only test_covost2 has translations: stage 8 scores S2TT there and skips it for the other sets.
     assert not (recipe_dir / "exp" / "part" / "phase3" / "decode_test_commonvoice_s2tt").exists()
     check_scores(recipe_dir, "part/phase3", {

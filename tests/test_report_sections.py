@@ -1,6 +1,5 @@
 """The learning-curve and analysis sections that make_results appends to RESULTS.md."""
 import json
-from pathlib import Path
 
 from part.scoring.report_sections import analysis_section, curves_section
 
@@ -14,7 +13,8 @@ def test_curves_section_links_every_stage_and_the_llm_metrics(tmp_path):
     (exp / "llm").mkdir()
     (exp / "llm" / "metrics.json").write_text(json.dumps({"copy_exact": 75.0, "mt_xx_en_bleu": 66.7}))
     text = curves_section(exp, tmp_path / "RESULTS.md")
-    assert "| part_seed1/phase1 | [acc](exp/part_seed1/phase1/images/acc.png) [loss](exp/part_seed1/phase1/images/loss.png) |" in text
+    assert ("| part_seed1/phase1 | [acc](exp/part_seed1/phase1/images/acc.png) "
+            "[loss](exp/part_seed1/phase1/images/loss.png) |") in text
     assert "baseline_seed1/phase2" in text and "backward_time" not in text
     assert "copy exact match 75.0%" in text and "BLEU 66.7" in text
     assert curves_section(tmp_path / "empty", tmp_path / "RESULTS.md") == ""
@@ -31,7 +31,8 @@ def test_analysis_section_tabulates_each_stage_with_relative_links(tmp_path):
     report = tmp_path / "out" / "RESULTS.md"
     report.parent.mkdir()
     text = analysis_section(tmp_path / "exp", report)
-    assert "| part_seed1 | phase2 | 0.500 | 0.250 | 90.0% | 0.400 | [heatmap](../exp/part_seed1/analysis/phase2/grad_similarity.png) |" in text
+    assert ("| part_seed1 | phase2 | 0.500 | 0.250 | 90.0% | 0.400 "
+            "| [heatmap](../exp/part_seed1/analysis/phase2/grad_similarity.png) |") in text
     assert "(../exp/part_seed1/analysis/phase_summary.png)" in text
     assert analysis_section(tmp_path / "nothing", report) == ""
 

@@ -113,8 +113,8 @@ def _batches(tok, n=2):
         suffix, suffix_len = pad_ids(prompts)
         text, text_len = pad_ids(targets)
         out.append(([f"b{b}-0", f"b{b}-1"], dict(speech=speech, speech_lengths=torch.tensor(frames), prefix=prefix,
-                                                   prefix_lengths=prefix_len, suffix=suffix,
-                                                   suffix_lengths=suffix_len, text=text, text_lengths=text_len)))
+                                                 prefix_lengths=prefix_len, suffix=suffix,
+                                                 suffix_lengths=suffix_len, text=text, text_lengths=text_len)))
     return out
 
 

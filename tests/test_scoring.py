@@ -85,6 +85,7 @@ def _varied_cases(rng: random.Random):
     vocab = ["a", "b", "c", "A", "the", "我", "們", "é", "É", "Ελλάδα", "ελλάδα", "42"]
     for n in range(300):
         spk = rng.choice(["s1", "s2", "spk3", "Spk4", "x_y5", "zero6"])
+
         def words():
             return [rng.choice(vocab[:rng.randint(2, len(vocab))]) for _ in range(rng.randint(0, 12))]
         ref = [] if spk == "zero6" else words()  # a speaker without reference words

@@ -137,8 +137,6 @@ def _data_dir(root: Path, wav_scp: Dict[str, str], segments: Dict[str, str] = No
     return data
 
 
-
-
 def test_pack_keeps_compressed_originals_and_stores_everything_else_as_lossless_flac(tmp_path):
     from part.bin.pack_shards import PackOptions
     from part.data.shards import load_audio

@@ -34,7 +34,6 @@ for cmd in json.loads(sys.argv[1]):
 """
 
 
-
 @pytest.fixture(scope="module")
 def chained(tmp_path_factory):
     """Stage 1, then stage 2 from stage 1's valid.acc.ave.pth, in one `part_train` process (one import)."""

@@ -112,7 +112,8 @@ def test_parse_options_unset_options_and_help_with_values(tmp_path, args, expect
 
 def test_usage_error_shows_the_usage_function(tmp_path):
     script = tmp_path / "script.sh"
-    script.write_text(USAGE_SCRIPT.format(utils=UTILS).replace('\necho "stage=', '\n[ $# -eq 0 ] || usage_error\necho "stage='))
+    script.write_text(USAGE_SCRIPT.format(utils=UTILS).replace('\necho "stage=',
+                                                               '\n[ $# -eq 0 ] || usage_error\necho "stage='))
     proc = bash(str(script), "--stage", "7", "extra")
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.strip() == "--stage 7 --langs <not given>"

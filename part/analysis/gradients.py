@@ -195,7 +195,7 @@ def similarity_summary(labels: Sequence[str], matrix: np.ndarray) -> Dict:
     cats: Dict[str, List[float]] = {k: [] for k in ("within_language", "cross_language", "within_task",
                                                     "cross_task", "same_task_cross_language")}
     task_pairs: Dict[str, List[float]] = {}
-    parsed = [parse_label(l) for l in labels]
+    parsed = [parse_label(label) for label in labels]
     for i, j in combinations(range(len(labels)), 2):
         (ti, si, _), (tj, sj, _) = parsed[i], parsed[j]
         value = float(matrix[i, j])

@@ -42,7 +42,7 @@ def _heatmap(ax, matrix: np.ndarray, labels: Sequence[str], title: str, annotate
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=size,
                         color="white" if abs(v) > 0.6 else "black")
     # Lines between the task blocks (asr | s2tt | mt).
-    tasks = [parse_label(l)[0] for l in labels]
+    tasks = [parse_label(label)[0] for label in labels]
     for k in range(1, n):
         if tasks[k] != tasks[k - 1]:
             ax.axhline(k - 0.5, color="black", linewidth=1.2)

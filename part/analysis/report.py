@@ -111,8 +111,8 @@ def readme(summary: dict) -> str:
         lines += [f"## {s}", ""]
         if zero:
             lines += [f"No gradient w.r.t. the trainable parameters (not in the matrix): {', '.join(zero)}.", ""]
-        lines += [f"![{s} gradient similarity]({s}/grad_similarity.png)", f"![{s} adapter outputs]({s}/adapter_pca.png)",
-                  ""]
+        lines += [f"![{s} gradient similarity]({s}/grad_similarity.png)",
+                  f"![{s} adapter outputs]({s}/adapter_pca.png)", ""]
         per_lang = (e["alignment"] or {}).get("per_language") or {}
         if per_lang:
             probe_lang = e["language_probe"].get("per_language") or {}

@@ -154,7 +154,7 @@ def language_probe(features: np.ndarray, languages: Sequence[str], seed: int = 0
     if k < 2:
         result["note"] = "needs at least two utterances of every language"
         return result
-    y_all = np.array([classes.index(l) for l in languages])
+    y_all = np.array([classes.index(lang) for lang in languages])
     x_all = torch.from_numpy(np.asarray(features, dtype=np.float64))
     folds = stratified_folds(y_all, k, seed)
     predictions = np.zeros(len(y_all), dtype=np.int64)

@@ -405,7 +405,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if in_main_thread:
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     opts = FeatureOptions(args.num_mel_bins, args.frame_length, args.frame_shift, args.sample_rate, args.policy,
-                        args.feature_type)
+                          args.feature_type)
     try:
         extract_feats(args.data_dir, args.out_dir, opts, args.nj, args.min_frames, args.max_frames,
                       args.compute_stats)

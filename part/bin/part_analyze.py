@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method_dir", required=True, help="Experiment dir of a method (exp/<method>) with phaseN/")
     parser.add_argument("--data_dir", required=True,
-                        help="Example list of stage 3 (dump/examples/<valid_set>) or raw-audio shard set (dump/raw/...)")
+                        help="Example list of stage 3 (dump/examples/<valid_set>) or raw-audio shard set "
+                             "(dump/raw/...)")
     parser.add_argument("--prompts", default=None, help="Prompt templates (conf/prompts.yaml): for a shard set")
     parser.add_argument("--tasks", default="asr,s2tt,mt", help="Tasks of the examples made from a shard set")
     parser.add_argument("--directions", default="*-en,en-*", help="Translation directions (a shard set)")

@@ -93,9 +93,9 @@ def train_tokenizer(rows, langs: List[str], vocab_size: int, out_dir: Path):
     from tokenizers import SentencePieceBPETokenizer
     from transformers import PreTrainedTokenizerFast
 
-    specials = ["<unk>", "<s>", "</s>", "<pad>", "<|transcribe|>", "<|translate|>"] + [f"<|{l}|>" for l in langs]
+    specials = ["<unk>", "<s>", "</s>", "<pad>", "<|transcribe|>", "<|translate|>"] + [f"<|{lang}|>" for lang in langs]
     bpe = SentencePieceBPETokenizer(add_prefix_space=True)
-    bpe.train_from_iterator((row[l] for row in rows for l in langs), vocab_size=vocab_size, min_frequency=2,
+    bpe.train_from_iterator((row[lang] for row in rows for lang in langs), vocab_size=vocab_size, min_frequency=2,
                             special_tokens=specials, limit_alphabet=6000, show_progress=False)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
                                         pad_token="<pad>", additional_special_tokens=specials[4:])
@@ -132,7 +132,7 @@ class ExampleSampler:
         if r < self.conf["copy_prob"] or (r < self.conf["copy_prob"] + self.conf["mt_prob"] and len(have) == 1):
             ids = self.prompt_ids("asr", src, src, source) + source
         elif r < self.conf["copy_prob"] + self.conf["mt_prob"]:
-            tgt = self.rng.choice([l for l in have if l != src])
+            tgt = self.rng.choice([lang for lang in have if lang != src])
             ids = self.prompt_ids("s2tt", src, tgt, source) + self.encode(row[tgt])
         else:
             ids = source

@@ -44,9 +44,9 @@ FINGERPRINT = "stage_options.json"
 DONE = ".done"
 LOG = "train.log"
 # How a stage runs, not what it computes: not part of its identity.
-RUN_OPTIONS = {"--resume", "--ngpu", "--num_workers", "--sharded_engine", "--multiprocessing_distributed", "--dist_backend",
-               "--dist_init_method", "--dist_world_size", "--dist_rank", "--local_rank", "--dist_master_addr",
-               "--dist_master_port", "--dist_launcher"}
+RUN_OPTIONS = {"--resume", "--ngpu", "--num_workers", "--sharded_engine", "--multiprocessing_distributed",
+               "--dist_backend", "--dist_init_method", "--dist_world_size", "--dist_rank", "--local_rank",
+               "--dist_master_addr", "--dist_master_port", "--dist_launcher"}
 
 
 class InputError(Exception):
@@ -312,7 +312,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     rank = _rank(train_args)
     # As ESPnet does: the other ranks of a distributed run only report problems.
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
-                        format=f"%(asctime)s (run_training{f' rank {rank}' if rank else ''}) %(levelname)s: %(message)s")
+                        format=f"%(asctime)s (run_training{f' rank {rank}' if rank else ''}) "
+                               "%(levelname)s: %(message)s")
 
     name, out = args.name, Path(args.output_dir)
     fp = fingerprint(train_args)
@@ -329,7 +330,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not same_run(old, fp):
             if has_results(out):
                 logging.error(
-                    "%s: %s was made with other options or inputs (data, initial model); refusing to reuse or overwrite it.\n%s\n"
+                    "%s: %s was made with other options or inputs (data, initial model); refusing to reuse or "
+                    "overwrite it.\n%s\n"
                     "Start it over with --redo true, or write elsewhere: --exp_tag <tag> gives a training phase a "
                     "new dir (exp/<method><tag>/); the encoder and LLM pretrained in-recipe (exp/encoder, exp/llm) "
                     "move only with --expdir <dir>.",

@@ -98,7 +98,7 @@ def _whisper_extractor(num_mel_bins: int):
 def compute_whisper_logmel(samples: np.ndarray, num_mel_bins: int = 80) -> np.ndarray:
     """Whisper's log-mel spectrogram (frames x num_mel_bins, float32), not padded to 30 s."""
     out = _whisper_extractor(num_mel_bins)(np.asarray(samples, dtype=np.float32), sampling_rate=16000,
-                                            padding="do_not_pad", truncation=False, return_tensors="np")
+                                           padding="do_not_pad", truncation=False, return_tensors="np")
     return np.ascontiguousarray(out["input_features"][0].T, dtype=np.float32)
 
 

@@ -126,4 +126,3 @@ def model_card(exported: Mapping, scores: List[str]) -> str:
         "",
     ]
     return "\n".join(lines)
-

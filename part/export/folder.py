@@ -72,4 +72,3 @@ def load_exported(model_dir: str, device: str = "cpu") -> Tuple[object, object, 
             raise ExportError(f"{weights}: the {part} weights do not match config.json's {part} ({err})") from None
     model.to(device).eval()
     return model, tokenizer, config
-

@@ -253,4 +253,3 @@ def _read_yaml(path: Path) -> dict:
         raise ExportError(f"{path} not found: is '{path.parent}' a trained experiment dir?")
     with path.open(encoding="utf-8") as f:
         return yaml.safe_load(f) or {}
-

@@ -145,4 +145,3 @@ def save_llm(llm, tokenizer, out: Path, merge: bool) -> None:
             llm = llm.unload()
     llm.save_pretrained(str(out / LLM_DIR), safe_serialization=True)
     tokenizer.save_pretrained(str(out / LLM_DIR))
-

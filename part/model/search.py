@@ -79,7 +79,7 @@ class Search:
         if cache is not None:
             kwargs[self.cache_arg] = cache
         out = self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=True,
-                             **kwargs)
+                       **kwargs)
         return out.logits[:, -1], cache_of(out)
 
     def step(self, tokens, mask, last_pos, cache):

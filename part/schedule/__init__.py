@@ -12,4 +12,6 @@ Parameter groups: ``adapter``, ``encoder``, ``encoder_last_<N>`` (the last N enc
 follows them), ``encoder_ctc`` (the encoder's CTC head), ``llm_lora`` (the LLM's LoRA weights) and
 ``llm`` (every LLM weight: full fine-tuning).
 """
-from part.schedule.schedule import ActivationSchedule, apply_trainable, resolve_group  # noqa: F401
+from part.schedule.schedule import ActivationSchedule, apply_trainable, resolve_group
+
+__all__ = ["ActivationSchedule", "apply_trainable", "resolve_group"]

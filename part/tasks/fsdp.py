@@ -132,6 +132,7 @@ class FullStateHooks:
         self.model_state: Optional[Dict[str, torch.Tensor]] = None
         self.optimizer_states: Optional[List[Dict[int, Dict[str, torch.Tensor]]]] = None
         self._gathering = False
+
         def model_hook(module, state_dict, prefix, local_metadata):  # torch tags the hook: a function, not a method
             self._model_hook(state_dict, prefix)
 

@@ -41,6 +41,7 @@ from part.model.factory import build_model
 from part.schedule.schedule import ActivationSchedule
 from part.tasks.trainer import PARTTrainer
 
+
 class TaskScheduledIterFactory(SequenceIterFactory):
     """ESPnet's iterator factory, with each epoch's batches restricted to the tasks scheduled then.
 
@@ -102,7 +103,8 @@ class PARTTask(AbsTask):
                            help="Model file inside --encoder_path")
         group.add_argument("--input_size", type=int, default=80, help="Feature dimension")
         group.add_argument("--speech_adapter", type=str, default="transformer_cnn", choices=sorted(ADAPTERS),
-                           help="Adapter (projector) between encoder and LLM (ESPnet's own --adapter is its LoRA/Houlsby option)")
+                           help="Adapter (projector) between encoder and LLM "
+                                "(ESPnet's own --adapter is its LoRA/Houlsby option)")
         group.add_argument("--speech_adapter_conf", action=NestedDictAction, default=dict(),
                            help="Keyword arguments of the adapter")
         group.add_argument("--ctc_vocab", type=str2bool, default=False,
@@ -135,7 +137,8 @@ class PARTTask(AbsTask):
 
     @classmethod
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool):
-        return ExamplePreprocessor(args.tokenizer_path or args.llm_path, args.llm_conf.get("gguf_file"), args.model_type)
+        return ExamplePreprocessor(args.tokenizer_path or args.llm_path, args.llm_conf.get("gguf_file"),
+                                   args.model_type)
 
     @classmethod
     def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:

@@ -146,4 +146,3 @@ def load_recording(inp: AudioInput, rate: int) -> np.ndarray:
                          inp.id) from None
     check_sample_rate(info.sample_rate, rate, inp.id)
     return resample(samples, info.sample_rate, rate)
-

@@ -105,4 +105,3 @@ class Writer:
     def close(self) -> None:
         if self.stream is not None and self.stream is not sys.stdout:
             self.stream.close()
-

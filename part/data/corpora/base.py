@@ -454,4 +454,3 @@ def setup_logging(verbose: bool = False) -> None:
         format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
-

@@ -377,4 +377,3 @@ def validate_data_dir(
         problems.finish()
         return ValidationReport(path, problems.errors, problems.warnings, None, check_audio)
     return _Validator(path, check_audio, sample_rate, policy).run()
-

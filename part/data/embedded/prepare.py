@@ -118,7 +118,7 @@ def write_split(data_dir: Path, utts: List[SpeechPlan], corpus: Corpus, seconds:
 def write_lm_text(lm_dir: Path, corpus: Corpus) -> None:
     for name, tuples in (("train", corpus.lm_train), ("dev", corpus.lm_dev)):
         atomic_write_lines(lm_dir / f"{name}.jsonl",
-                     (json.dumps(t.as_json(corpus.langs), ensure_ascii=False) for t in tuples))
+                           (json.dumps(t.as_json(corpus.langs), ensure_ascii=False) for t in tuples))
 
 
 def remove_stale_wavs(out: Path, planned: Dict[str, List[SpeechPlan]]) -> int:

@@ -150,8 +150,8 @@ def plan_utterance(sentence: Sentence, split: str, tuple_id: str, seed: int) -> 
     if not voice:
         raise SynthesisError(f"language '{lang}' has no espeak-ng voice in part/data/languages.py")
     return SpeechPlan(utt=utt, spk=spk, lang=lang, split=split, tuple_id=tuple_id, text=sentence.text,
-                     say=speakable(sentence), voice=f"{voice}+{variant}", rate=rate, pitch=pitch, snr_db=snr_db,
-                     noise_seed=noise_seed, wav=f"downloads/embedded/wav/{split}/{utt}.wav")
+                      say=speakable(sentence), voice=f"{voice}+{variant}", rate=rate, pitch=pitch, snr_db=snr_db,
+                      noise_seed=noise_seed, wav=f"downloads/embedded/wav/{split}/{utt}.wav")
 
 
 def plan_noise_clip(sentence: Sentence, split: str, tuple_id: str, seed: int) -> SpeechPlan:
