@@ -10,8 +10,8 @@ from there, or from the directories above the experiment dir).
 
     cd egs/mini_multilingual
     python -m part.bin.export --exp_dir exp/part_ctc_posterior_seed1/phase3 --out_dir ../../models/part-mini
-    python -m part.bin.export --exp_dir exp/part_ctc_posterior_seed1/phase3 --out_dir /tmp/part-lora --merge_lora false \\
-        --prompts conf/prompts.yaml --results RESULTS.md
+    python -m part.bin.export --exp_dir exp/part_ctc_posterior_seed1/phase3 \\
+        --out_dir /tmp/part-lora --merge_lora false --prompts conf/prompts.yaml --results RESULTS.md
 """
 from __future__ import annotations
 
