@@ -42,11 +42,7 @@ mkdir -p "${workdir}/${expdir}"
 # Provenance, reported in RESULTS.md: the revision of the code and how many files of the work tree differ
 # from it (the reports this job writes do not count), one line per run.
 revision=$(git -C "${repo}" rev-parse HEAD 2>/dev/null || echo unknown)
-changed=unknown
-if [ "${revision}" != unknown ]; then
-  changed=$(git -C "${repo}" status --porcelain --untracked-files=normal -- . ':(exclude)egs/*/RESULTS.md' \
-            ':(exclude)egs/*/figures' | wc -l)
-fi
+changed=$("${repo}/utils/worktree_changes.sh" "${repo}")
 printf '%s\t%s\t%s\t%s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${revision}" "${changed}" "${command}" \
   >> "${workdir}/${expdir}/runs.tsv"
 # Wall time of every step (egs/TEMPLATE/part.sh appends to it, run after run): printed and put in the report.

@@ -204,3 +204,42 @@ def test_split_scp(tmp_path):
         assert part and len({line.split("-")[0] for line in part}) == 1
     proc = bash(str(UTILS / "split_scp.sh"), "--utt2spk", str(utt2spk), str(scp), *outs, str(tmp_path / "4"))
     assert proc.returncode != 0 and "cannot split 3 speakers into 4 parts" in proc.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# worktree_changes.sh (the "work tree" column of RESULTS.md's provenance)
+
+def test_worktree_changes_counts_code_but_not_the_reports_the_main_job_writes(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True,
+                       env=dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+                                GIT_COMMITTER_EMAIL="t@t"))
+
+    def changes() -> str:
+        proc = bash(str(UTILS / "worktree_changes.sh"), str(tmp_path))
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    assert changes() == "unknown"                      # not a git work tree
+    recipe = tmp_path / "egs" / "mini"
+    recipe.mkdir(parents=True)
+    (recipe / "RESULTS.md").write_text("old\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "first")
+    assert changes() == "0"
+    # What a run of the main job writes: the report, and a figures folder that is not committed yet.
+    (recipe / "RESULTS.md").write_text("new\n")
+    (recipe / "figures").mkdir()
+    (recipe / "figures" / "phases.png").write_bytes(b"png")
+    assert changes() == "0"
+    git("add", "egs/mini/figures")
+    git("commit", "-q", "-m", "figures")
+    (recipe / "figures" / "phases.png").write_bytes(b"png2")
+    assert changes() == "0"
+    # Code: an edited file and a new one are changes.
+    (tmp_path / "code.py").write_text("x = 2\n")
+    (tmp_path / "new.py").write_text("y = 1\n")
+    (recipe / "figures.py").write_text("z = 1\n")
+    assert changes() == "3"
