@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from helpers_tiny import FEAT_DIM, TINY_ADAPTERS, TINY_CONFORMER, pad_ids, shared_tiny_llm
 from part.model.adapters import build_adapter
-from part.model.encoders import build_encoder
+from part.model.encoders import EncoderOutput, build_encoder
 from part.model.llm import add_lora, load_llm, load_tokenizer
 from part.model.precision import autocast, bf16_supported
 from part.model.speech_llm import SpeechLLM
@@ -78,6 +79,25 @@ def test_decoding_under_forced_autocast_runs_the_llm_in_bf16(llm_dir):
         handle.remove()
     assert torch.float32 in seen and torch.bfloat16 in seen
     assert [len(h) for h in hyps] == [len(h) for h in reference] == [4, 4]
+
+
+@pytest.mark.parametrize("name", sorted(TINY_ADAPTERS))
+def test_every_adapter_runs_under_bf16_autocast_and_stays_close_to_float32(name):
+    """Encoder outputs arrive in bf16 under autocast (its Linear layers and CTC head run in bf16)."""
+    torch.manual_seed(0)
+    embedding = nn.Embedding(12, 16)
+    adapter = build_adapter(name, 24, 16, TINY_ADAPTERS[name]).eval()
+    for p in adapter.parameters():  # the zero-initialised output layers would hide a difference
+        nn.init.normal_(p, std=0.2)
+    hidden, logits = torch.randn(2, 20, 24), 3 * torch.randn(2, 20, 12)
+    lengths = torch.tensor([20, 13])
+    with torch.no_grad():
+        reference, ref_lengths = adapter(EncoderOutput(hidden, lengths, logits), embedding)
+        with autocast("cpu", enabled=True):
+            out, out_lengths = adapter(EncoderOutput(hidden.bfloat16(), lengths, logits.bfloat16()), embedding)
+    assert torch.equal(out_lengths, ref_lengths) and out.shape == reference.shape
+    assert torch.isfinite(out.float()).all()
+    assert (out.float() - reference).abs().max() <= 0.05 * reference.abs().max() + 0.05
 
 
 def test_a_bf16_autocast_training_step_keeps_master_weights_and_optimizer_states_in_float32(llm_dir):

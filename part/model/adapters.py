@@ -135,16 +135,19 @@ class CTCPosteriorAdapter(nn.Module):
         lengths = starts.sum(1)
         num_segments = max(int(lengths.max()), 1)
 
-        probs = logits.softmax(-1)[..., :blank]
+        # The segment means are taken in float32 whatever the autocast dtype of the encoder's outputs (bf16
+        # posteriors summed over a long segment lose their small values; scatter_add needs one dtype).
+        probs = logits.float().softmax(-1)[..., :blank]
         probs = probs / probs.sum(-1, keepdim=True).clamp(min=1e-6)
+        hidden = enc.hidden.float()
         # Average frames per segment with a scatter into (B, S, .) using the kept frames only.
         weight = keep.float()
         index = seg_index.clamp(min=0)
         seg_probs = probs.new_zeros(batch, num_segments, probs.size(-1))
         seg_probs.scatter_add_(1, index[..., None].expand_as(probs), probs * weight[..., None])
-        seg_hidden = enc.hidden.new_zeros(batch, num_segments, enc.hidden.size(-1))
-        seg_hidden.scatter_add_(1, index[..., None].expand_as(enc.hidden), enc.hidden * weight[..., None])
-        counts = enc.hidden.new_zeros(batch, num_segments).scatter_add_(1, index, weight).clamp(min=1.0)
+        seg_hidden = hidden.new_zeros(batch, num_segments, hidden.size(-1))
+        seg_hidden.scatter_add_(1, index[..., None].expand_as(hidden), hidden * weight[..., None])
+        counts = hidden.new_zeros(batch, num_segments).scatter_add_(1, index, weight).clamp(min=1.0)
         seg_probs = seg_probs / counts[..., None]
         seg_hidden = seg_hidden / counts[..., None]
 
